@@ -1,0 +1,110 @@
+//! Computed and rendered reports, cached per tenant data version. A few recent versions are
+//! kept so that a download link stays good for its lifetime while new data arrives.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use super::odata::{Function, ReportCall};
+use super::render::{self, Computed};
+use crate::engine::{EngineError, Registry, TenantState};
+use crate::model::TenantId;
+use crate::reports;
+
+/// Versions kept per tenant and report.
+const KEEP_VERSIONS: usize = 4;
+
+#[derive(Debug)]
+pub struct Entry {
+    pub version: u64,
+    /// Quoted strong entity tag of the CSV bytes.
+    pub etag: String,
+    /// BOM + CSV, exactly as downloaded.
+    pub csv: Vec<u8>,
+    pub computed: Computed,
+}
+
+#[derive(Default)]
+pub struct ReportCache {
+    entries: Mutex<HashMap<(TenantId, ReportCall), VecDeque<Arc<Entry>>>>,
+}
+
+pub fn compute(state: &TenantState, call: ReportCall) -> Computed {
+    match (call.function, call.period) {
+        (Function::ActivationCounts, _) => {
+            Computed::ActivationCounts(reports::activation_counts(state))
+        }
+        (Function::ServicesUserCounts, Some(p)) => {
+            Computed::ServicesUserCounts(reports::services_user_counts(state, p))
+        }
+        // The parser guarantees a period for the services report; default defensively.
+        (Function::ServicesUserCounts, None) => {
+            Computed::ServicesUserCounts(reports::services_user_counts(state, reports::Period::D7))
+        }
+        (Function::ActivationsUserCounts | Function::LegacyActivationsUserCounts, _) => {
+            Computed::ActivationsUserCounts(reports::activations_user_counts(state))
+        }
+    }
+}
+
+fn etag_of(bytes: &[u8]) -> String {
+    let h = Sha256::digest(bytes);
+    let hex: String = h[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+impl ReportCache {
+    fn lookup(
+        &self,
+        key: &(TenantId, ReportCall),
+        pred: impl Fn(&Entry) -> bool,
+    ) -> Option<Arc<Entry>> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)?.iter().find(|e| pred(e)).cloned()
+    }
+
+    /// The report as of the tenant's current data, computed on a miss. Blocking.
+    pub fn current(
+        &self,
+        registry: &Registry,
+        tid: &TenantId,
+        call: ReportCall,
+    ) -> Result<Arc<Entry>, EngineError> {
+        let key = (tid.clone(), call);
+        let version = registry.read(tid, |s| s.version())?;
+        if let Some(e) = self.lookup(&key, |e| e.version == version) {
+            return Ok(e);
+        }
+        let (version, computed) = registry.read(tid, |s| (s.version(), compute(s, call)))?;
+        let csv = render::csv(call.function, &computed);
+        let entry = Arc::new(Entry {
+            version,
+            etag: etag_of(&csv),
+            csv,
+            computed,
+        });
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let list = map.entry(key).or_default();
+        if !list.iter().any(|e| e.version == version) {
+            list.push_front(entry.clone());
+            list.truncate(KEEP_VERSIONS);
+        }
+        Ok(entry)
+    }
+
+    /// The rendered report whose entity tag is `etag`, if still held (or current).
+    pub fn by_etag(
+        &self,
+        registry: &Registry,
+        tid: &TenantId,
+        call: ReportCall,
+        etag: &str,
+    ) -> Result<Option<Arc<Entry>>, EngineError> {
+        if let Some(e) = self.lookup(&(tid.clone(), call), |e| e.etag == etag) {
+            return Ok(Some(e));
+        }
+        let current = self.current(registry, tid, call)?;
+        Ok((current.etag == etag).then_some(current))
+    }
+}

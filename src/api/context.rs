@@ -1,0 +1,107 @@
+//! Per-request context: a request id on every response and log line, `client-request-id`
+//! echoed, Graph's error envelope filled in, metrics recorded.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::json;
+use tracing::Instrument;
+
+use super::AppState;
+use super::error::ErrorInfo;
+use crate::telemetry::metrics_labels::{RequestLabels, RouteLabels};
+
+/// A bounded route label for metrics.
+fn route_label(path: &str) -> &'static str {
+    if path.starts_with("/data/download/") {
+        "download"
+    } else if path.contains("/reports/") {
+        "report"
+    } else if path.starts_with("/admin/") {
+        "ingest"
+    } else if path == "/healthz" {
+        "healthz"
+    } else if path == "/metrics" {
+        "metrics"
+    } else if path.starts_with("/discovery/") {
+        "jwks"
+    } else {
+        "other"
+    }
+}
+
+pub async fn request_context(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = req
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 256)
+        .map(str::to_string);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let route = route_label(&path);
+    let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
+    let started = Instant::now();
+    let mut resp = next.run(req).instrument(span.clone()).await;
+
+    if let Some(info) = resp.extensions_mut().remove::<ErrorInfo>() {
+        let body = json!({"error": {
+            "code": info.code,
+            "message": info.message,
+            "innerError": {
+                "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                "request-id": request_id,
+                "client-request-id": client_request_id.clone().unwrap_or_else(|| request_id.clone()),
+            }
+        }});
+        *resp.body_mut() = Body::from(body.to_string());
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("request-id", v);
+    }
+    if let Some(v) = client_request_id.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert("client-request-id", v);
+    }
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route: route.to_string(),
+            method: method.to_string(),
+            status,
+        })
+        .inc();
+    state
+        .metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            route: route.to_string(),
+        })
+        .observe(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "answered"
+        );
+    });
+    resp
+}

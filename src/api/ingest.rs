@@ -1,0 +1,81 @@
+//! `POST /admin/v1/tenants/{tid}/ingest`: one NDJSON batch, applied atomically and durably.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header;
+use serde_json::{Value, json};
+
+use super::reports::bearer_claims;
+use super::{ApiError, AppState};
+use crate::auth::policy;
+use crate::engine::EngineError;
+use crate::ingest;
+use crate::model::TenantId;
+
+pub async fn ingest(
+    State(state): State<Arc<AppState>>,
+    req: Request<Body>,
+) -> Result<Json<Value>, ApiError> {
+    let path = req.uri().path().to_string();
+    let tid_raw = path
+        .strip_prefix("/admin/v1/tenants/")
+        .and_then(|p| p.strip_suffix("/ingest"))
+        .unwrap_or_default();
+    let claims = bearer_claims(&state, req.headers())?;
+    let tid = TenantId::parse(tid_raw)
+        .ok_or_else(|| ApiError::BadRequest(format!("'{tid_raw}' is not a valid tenant id.")))?;
+    policy::write_report_data(&claims, &tid)?;
+
+    let max = state.settings.max_body_bytes;
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "The request body is larger than the limit of {max} bytes. Send several batches, or use `reportroot ingest` for bulk loads."
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let body = axum::body::to_bytes(req.into_body(), max)
+        .await
+        .map_err(|e| {
+            let limit_hit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if limit_hit {
+                too_large()
+            } else {
+                ApiError::BadRequest(format!("The request body could not be read: {e}"))
+            }
+        })?;
+
+    let st = state.clone();
+    let limits = state.settings.ingest_limits;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let batch = ingest::parse_batch(&body, &limits).map_err(EngineError::Rejected)?;
+        st.registry.ingest(&tid, &batch)
+    })
+    .await?;
+    match outcome {
+        Ok(o) => {
+            state.metrics.ingested_batches.inc();
+            state.metrics.ingested_records.inc_by(o.ingested as u64);
+            tracing::info!(tenant = %claims.tid, records = o.ingested, version = o.version, "batch ingested");
+            Ok(Json(json!({
+                "ingested": o.ingested,
+                "refreshDate": o.refresh_date.map(|d| d.to_string()),
+            })))
+        }
+        Err(e) => {
+            state.metrics.rejected_batches.inc();
+            Err(e.into())
+        }
+    }
+}

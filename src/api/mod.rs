@@ -1,0 +1,79 @@
+//! The HTTP API: Graph's report URLs, the pre-authenticated downloads, ingest, and the
+//! operational endpoints. Only this layer knows HTTP, Graph JSON, CSV and OData, and only
+//! [`error`] maps errors to statuses and Graph codes.
+
+mod cache;
+mod context;
+pub mod error;
+mod ingest;
+mod links;
+pub mod odata;
+mod ops;
+pub mod render;
+mod reports;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::auth::Verifier;
+use crate::engine::Registry;
+use crate::telemetry::Metrics;
+
+pub use error::ApiError;
+
+/// Settings the handlers read.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Scheme and host for links and `@odata.context`; else the request's own.
+    pub public_url: Option<String>,
+    /// The address the server is bound to (fallback when a request has no usable `Host`).
+    pub local_addr: SocketAddr,
+    /// Whether the listener speaks TLS (the scheme of links built from `Host`).
+    pub tls: bool,
+    pub link_ttl: Duration,
+    pub max_body_bytes: usize,
+    pub ingest_limits: crate::ingest::Limits,
+}
+
+/// Everything a handler needs, shared behind an `Arc`.
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub verifier: Verifier,
+    pub metrics: Metrics,
+    pub settings: ApiSettings,
+    cache: cache::ReportCache,
+}
+
+impl AppState {
+    pub fn new(registry: Arc<Registry>, verifier: Verifier, settings: ApiSettings) -> AppState {
+        AppState {
+            registry,
+            verifier,
+            metrics: Metrics::new(),
+            settings,
+            cache: cache::ReportCache::default(),
+        }
+    }
+}
+
+/// The whole application.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/discovery/v2.0/keys", get(ops::jwks))
+        .route("/{version}/reports/{*function}", get(reports::report))
+        .route("/data/download/{token}", get(reports::download))
+        .route("/admin/v1/tenants/{tid}/ingest", post(ingest::ingest))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            context::request_context,
+        ))
+        .with_state(state)
+}

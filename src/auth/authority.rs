@@ -1,0 +1,255 @@
+//! The built-in token issuer's key material and settings, kept in the data dir so that the
+//! server and the CLI (`reportroot token`) agree.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::AuthError;
+
+/// The audience Graph tokens carry, and the default one reportroot expects.
+pub const DEFAULT_AUDIENCE: &str = "https://graph.microsoft.com";
+/// Microsoft Graph's application id, which v1 tokens carry as `aud`; accepted as well.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// Issuer base used until a `--public-url` is remembered.
+const DEFAULT_ISSUER_BASE: &str = "https://login.reportroot.local";
+
+const KEY_FILE: &str = "keys/signing-key.pem";
+const LINK_SECRET_FILE: &str = "keys/link-secret";
+const PUBLIC_URL_FILE: &str = "public-url";
+
+#[derive(Clone)]
+pub struct Authority {
+    private: RsaPrivateKey,
+    encoding: EncodingKey,
+    kid: String,
+    link_secret: Vec<u8>,
+    issuer_base: String,
+}
+
+fn ks(what: &str, path: &Path, e: impl std::fmt::Display) -> AuthError {
+    AuthError::KeyStore(format!("{what} {}: {e}", path.display()))
+}
+
+/// Writes `bytes` to `path` only if it does not exist yet (atomically, via a hard link), and
+/// returns what the file then holds: a concurrent creator's content wins.
+fn create_once(path: &Path, bytes: &[u8]) -> Result<Vec<u8>, AuthError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| ks("creating", parent, e))?;
+    }
+    let tmp: PathBuf = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| ks("writing", &tmp, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(bytes.to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read(path).map_err(|e| ks("reading", path, e))
+        }
+        Err(e) => Err(ks("creating", path, e)),
+    }
+}
+
+fn read_or_create(
+    path: &Path,
+    make: impl FnOnce() -> Result<Vec<u8>, AuthError>,
+) -> Result<Vec<u8>, AuthError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_once(path, &make()?),
+        Err(e) => Err(ks("reading", path, e)),
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A stable GUID-shaped id derived from a seed string.
+pub(crate) fn derived_guid(seed: &str) -> String {
+    let h = Sha256::digest(seed.as_bytes());
+    let x = |r: std::ops::Range<usize>| h[r].iter().map(|b| format!("{b:02x}")).collect::<String>();
+    format!(
+        "{}-{}-{}-{}-{}",
+        x(0..4),
+        x(4..6),
+        x(6..8),
+        x(8..10),
+        x(10..16)
+    )
+}
+
+impl Authority {
+    /// Opens the key material in `data_dir`, creating a 2048-bit RSA key pair and a link
+    /// secret on first use.
+    pub fn open(data_dir: &Path) -> Result<Authority, AuthError> {
+        let key_path = data_dir.join(KEY_FILE);
+        let pem = read_or_create(&key_path, || {
+            let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+                .map_err(|e| AuthError::KeyStore(format!("generating RSA key: {e}")))?;
+            let pem = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| AuthError::KeyStore(format!("encoding RSA key: {e}")))?;
+            Ok(pem.as_bytes().to_vec())
+        })?;
+        let pem = String::from_utf8(pem).map_err(|e| ks("decoding", &key_path, e))?;
+        let private =
+            RsaPrivateKey::from_pkcs8_pem(&pem).map_err(|e| ks("decoding", &key_path, e))?;
+        let encoding =
+            EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| ks("loading", &key_path, e))?;
+        let public = RsaPublicKey::from(&private);
+        let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(public.n().to_bytes_be())[..12]);
+
+        let secret_path = data_dir.join(LINK_SECRET_FILE);
+        let link_secret = read_or_create(&secret_path, || {
+            let mut b = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+            Ok(b.to_vec())
+        })?;
+
+        let issuer_base = std::fs::read_to_string(data_dir.join(PUBLIC_URL_FILE))
+            .ok()
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_ISSUER_BASE.to_string());
+        Ok(Authority {
+            private,
+            encoding,
+            kid,
+            link_secret,
+            issuer_base,
+        })
+    }
+
+    /// Remembers the public URL (the issuer base) in the data dir, for the CLI to agree with.
+    pub fn remember_public_url(data_dir: &Path, url: &str) -> Result<(), AuthError> {
+        let path = data_dir.join(PUBLIC_URL_FILE);
+        std::fs::write(&path, url.trim_end_matches('/')).map_err(|e| ks("writing", &path, e))
+    }
+
+    /// The issuer of tokens for `tid`: `{base}/{tid}/v2.0`.
+    pub fn issuer(&self, tid: &str) -> String {
+        format!("{}/{}/v2.0", self.issuer_base, tid)
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn link_secret(&self) -> &[u8] {
+        &self.link_secret
+    }
+
+    pub fn public_key(&self) -> RsaPublicKey {
+        RsaPublicKey::from(&self.private)
+    }
+
+    pub fn public_key_pem(&self) -> Result<String, AuthError> {
+        self.public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| AuthError::KeyStore(format!("encoding public key: {e}")))
+    }
+
+    /// The JWKS document served at `/discovery/v2.0/keys`.
+    pub fn jwks(&self) -> Value {
+        let public = self.public_key();
+        json!({"keys": [{
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "kid": self.kid,
+            "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+        }]})
+    }
+
+    /// Signs arbitrary claims with RS256 and this key's `kid`.
+    pub fn sign_claims(&self, claims: &Value) -> Result<String, AuthError> {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some("JWT".into());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| AuthError::KeyStore(format!("signing token: {e}")))
+    }
+
+    /// The client id the CLI uses for a tenant when none is given.
+    pub fn default_client_id(tid: &str) -> String {
+        derived_guid(&format!("reportroot-cli-app:{tid}"))
+    }
+
+    fn base_claims(&self, tid: &str, ttl: Duration) -> serde_json::Map<String, Value> {
+        let now = now_secs();
+        let mut m = serde_json::Map::new();
+        m.insert("aud".into(), json!(DEFAULT_AUDIENCE));
+        m.insert("iss".into(), json!(self.issuer(tid)));
+        m.insert("iat".into(), json!(now));
+        m.insert("nbf".into(), json!(now));
+        m.insert("exp".into(), json!(now + ttl.as_secs().max(1)));
+        m.insert("tid".into(), json!(tid));
+        m.insert("ver".into(), json!("2.0"));
+        m.insert(
+            "uti".into(),
+            json!(uuid::Uuid::new_v4().simple().to_string()),
+        );
+        m
+    }
+
+    /// An application token: `roles` exactly as given, `appid`/`azp` the client id.
+    pub fn mint_app(
+        &self,
+        tid: &str,
+        client_id: Option<&str>,
+        roles: &[String],
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        let client = client_id
+            .map(str::to_string)
+            .unwrap_or_else(|| Authority::default_client_id(tid));
+        let mut m = self.base_claims(tid, ttl);
+        let sp = derived_guid(&format!("reportroot-sp:{tid}:{client}"));
+        m.insert("appid".into(), json!(client));
+        m.insert("azp".into(), json!(client));
+        m.insert("idtyp".into(), json!("app"));
+        m.insert("oid".into(), json!(sp));
+        m.insert("sub".into(), json!(sp));
+        m.insert("roles".into(), json!(roles));
+        self.sign_claims(&Value::Object(m))
+    }
+
+    /// A delegated (user) token: `scp` the scopes joined by spaces, `wids` the role ids.
+    pub fn mint_user(
+        &self,
+        tid: &str,
+        scopes: &[String],
+        wids: &[String],
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        let client = Authority::default_client_id(tid);
+        let mut m = self.base_claims(tid, ttl);
+        let user = derived_guid(&format!("reportroot-user:{tid}:{}", wids.join(",")));
+        m.insert("appid".into(), json!(client));
+        m.insert("azp".into(), json!(client));
+        m.insert("idtyp".into(), json!("user"));
+        m.insert("oid".into(), json!(user));
+        m.insert("sub".into(), json!(user));
+        m.insert("scp".into(), json!(scopes.join(" ")));
+        m.insert("wids".into(), json!(wids));
+        self.sign_claims(&Value::Object(m))
+    }
+}

@@ -1,0 +1,27 @@
+//! Who may read what. [`Authority`] is the built-in issuer: the signing key pair and link
+//! secret kept in the data dir, token minting (CLI and tests), and JWKS. [`Verifier`] checks
+//! bearer tokens (signature, algorithm, `exp`/`nbf`, `iss`, `aud`); [`policy`] decides what a
+//! verified token may do. Knows nothing of HTTP: the API maps [`AuthError`] to statuses.
+
+mod authority;
+pub mod policy;
+mod verify;
+
+pub use authority::{Authority, DEFAULT_AUDIENCE, GRAPH_APP_ID};
+pub use verify::{Claims, Verifier};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No bearer token at all.
+    #[error("Access token is empty.")]
+    Missing,
+    /// A token that does not verify; the reason is safe to show.
+    #[error("{0}")]
+    Invalid(String),
+    /// A valid token that may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Key material could not be read or created.
+    #[error("key store error: {0}")]
+    KeyStore(String),
+}

@@ -1,0 +1,10 @@
+//! The in-memory engine: each tenant's state in a form the reports can read in milliseconds
+//! (dense user ordinals, per-service per-day roaring bitmaps of active users), the planning of
+//! a batch against that state (checks that need stored state), and the [`Registry`] that ties
+//! state to the durable [`Store`](crate::store::Store): validate → commit durably → apply.
+
+mod registry;
+mod state;
+
+pub use registry::{EngineError, IngestOutcome, Registry};
+pub use state::{ActivationState, TenantState, UserState};

@@ -1,0 +1,99 @@
+//! The registry of loaded tenants: loads a tenant from the store on first use, and runs each
+//! batch as plan → durable commit → apply under the tenant's write lock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+use super::TenantState;
+use crate::ingest::{IngestError, Numbered};
+use crate::model::{Day, TenantId};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Rejected(#[from] IngestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The answer to an accepted batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub ingested: usize,
+    pub refresh_date: Option<Day>,
+    pub version: u64,
+}
+
+type Shared = Arc<RwLock<TenantState>>;
+
+pub struct Registry {
+    store: Arc<dyn Store>,
+    tenants: Mutex<HashMap<TenantId, Shared>>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>) -> Registry {
+        Registry {
+            store,
+            tenants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The tenant's state, loaded from the store on first use (empty if never written).
+    pub fn tenant(&self, tid: &TenantId) -> Result<Shared, EngineError> {
+        // Loading under the map lock keeps two first requests from loading the same tenant
+        // twice; it happens once per tenant per process.
+        let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = map.get(tid) {
+            return Ok(t.clone());
+        }
+        let state = match self.store.load(tid)? {
+            Some(stored) => TenantState::from_stored(tid.clone(), stored),
+            None => TenantState::empty(tid.clone()),
+        };
+        let shared = Arc::new(RwLock::new(state));
+        map.insert(tid.clone(), shared.clone());
+        Ok(shared)
+    }
+
+    /// Loads every stored tenant (at start-up, so the first report is fast).
+    pub fn warm_up(&self) -> Result<usize, EngineError> {
+        let ids = self.store.tenants()?;
+        for tid in &ids {
+            self.tenant(tid)?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Runs `f` on a read-locked tenant.
+    pub fn read<T>(
+        &self,
+        tid: &TenantId,
+        f: impl FnOnce(&TenantState) -> T,
+    ) -> Result<T, EngineError> {
+        let shared = self.tenant(tid)?;
+        let guard: RwLockReadGuard<'_, TenantState> =
+            shared.read().unwrap_or_else(|p| p.into_inner());
+        Ok(f(&guard))
+    }
+
+    /// Applies one batch atomically: nothing of a refused or failed batch is kept, and an
+    /// `Ok` answer means the batch is durable.
+    pub fn ingest(&self, tid: &TenantId, batch: &[Numbered]) -> Result<IngestOutcome, EngineError> {
+        let shared = self.tenant(tid)?;
+        let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
+        let change = state.plan(batch)?;
+        self.store.commit(tid, &change)?;
+        state.apply(change);
+        Ok(IngestOutcome {
+            ingested: batch.len(),
+            refresh_date: state.refresh_date(),
+            version: state.version(),
+        })
+    }
+}

@@ -1,0 +1,438 @@
+//! Parsing of one NDJSON line into a [`Record`], with errors that name the field.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::IngestError;
+use crate::model::{Activation, Day, Platform, Record, Service, Span};
+
+/// Any JSON value, borrowed where possible, remembering only what the contract needs.
+#[derive(Debug)]
+enum Val<'a> {
+    Null,
+    Bool(bool),
+    Str(Cow<'a, str>),
+    Array(Vec<Val<'a>>),
+    Other(&'static str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Val<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Val<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Val::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Val::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Val::Bool(v))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Val::Other("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Val::Other("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Val::Other("a number"))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Val::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Val::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Val::Str(Cow::Owned(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<Val<'a>>()? {
+                    out.push(v);
+                }
+                Ok(Val::Array(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Val::Other("an object"))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl Val<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Val::Null => "null",
+            Val::Bool(_) => "a boolean",
+            Val::Str(_) => "a string",
+            Val::Array(_) => "an array",
+            Val::Other(k) => k,
+        }
+    }
+}
+
+/// The union of every record type's fields. Unknown fields are ignored.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Fields<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Val<'a>>,
+    #[serde(borrow)]
+    id: Option<Val<'a>>,
+    #[serde(borrow)]
+    user_principal_name: Option<Val<'a>>,
+    #[serde(borrow)]
+    display_name: Option<Val<'a>>,
+    #[serde(borrow)]
+    deleted_date: Option<Val<'a>>,
+    #[serde(borrow)]
+    user_id: Option<Val<'a>>,
+    #[serde(borrow)]
+    service: Option<Val<'a>>,
+    #[serde(borrow)]
+    assigned_date: Option<Val<'a>>,
+    #[serde(borrow)]
+    removed_date: Option<Val<'a>>,
+    #[serde(borrow)]
+    product_type: Option<Val<'a>>,
+    #[serde(borrow)]
+    device_id: Option<Val<'a>>,
+    #[serde(borrow)]
+    platform: Option<Val<'a>>,
+    #[serde(borrow)]
+    activated_date: Option<Val<'a>>,
+    #[serde(borrow)]
+    deactivated_date: Option<Val<'a>>,
+    #[serde(borrow)]
+    shared_computer: Option<Val<'a>>,
+    #[serde(borrow)]
+    date: Option<Val<'a>>,
+    #[serde(borrow)]
+    dates: Option<Val<'a>>,
+}
+
+struct Ctx {
+    line: usize,
+}
+
+impl Ctx {
+    fn err(&self, field: &'static str, message: impl Into<String>) -> IngestError {
+        IngestError::Field {
+            line: self.line,
+            field,
+            message: message.into(),
+        }
+    }
+
+    fn string(&self, field: &'static str, v: Option<Val<'_>>) -> Result<String, IngestError> {
+        match v {
+            Some(Val::Str(s)) if !s.is_empty() => Ok(s.into_owned()),
+            Some(Val::Str(_)) => Err(self.err(field, "must not be empty")),
+            None => Err(self.err(field, "is required")),
+            Some(other) => {
+                Err(self.err(field, format!("expected a string, found {}", other.kind())))
+            }
+        }
+    }
+
+    /// A string that may be empty (names).
+    fn text(&self, field: &'static str, v: Option<Val<'_>>) -> Result<String, IngestError> {
+        match v {
+            Some(Val::Str(s)) => Ok(s.into_owned()),
+            None => Err(self.err(field, "is required")),
+            Some(other) => {
+                Err(self.err(field, format!("expected a string, found {}", other.kind())))
+            }
+        }
+    }
+
+    fn day(&self, field: &'static str, v: Option<Val<'_>>) -> Result<Day, IngestError> {
+        match v {
+            Some(Val::Str(s)) => Day::parse(&s).map_err(|e| self.err(field, e.to_string())),
+            None => Err(self.err(field, "is required")),
+            Some(other) => Err(self.err(
+                field,
+                format!("expected a date (yyyy-MM-dd), found {}", other.kind()),
+            )),
+        }
+    }
+
+    /// A nullable date: absent and `null` both mean none.
+    fn opt_day(&self, field: &'static str, v: Option<Val<'_>>) -> Result<Option<Day>, IngestError> {
+        match v {
+            None | Some(Val::Null) => Ok(None),
+            other => self.day(field, other).map(Some),
+        }
+    }
+
+    fn boolean(&self, field: &'static str, v: Option<Val<'_>>) -> Result<bool, IngestError> {
+        match v {
+            Some(Val::Bool(b)) => Ok(b),
+            None => Err(self.err(field, "is required")),
+            Some(other) => Err(self.err(
+                field,
+                format!("expected true or false, found {}", other.kind()),
+            )),
+        }
+    }
+
+    fn service(&self, v: Option<Val<'_>>) -> Result<Service, IngestError> {
+        let s = self.string("service", v)?;
+        Service::parse(&s).ok_or_else(|| {
+            self.err(
+                "service",
+                format!("unknown service '{s}' (expected one of {})", Service::NAMES),
+            )
+        })
+    }
+
+    fn span(
+        &self,
+        start_field: &'static str,
+        start: Option<Val<'_>>,
+        end_field: &'static str,
+        end: Option<Val<'_>>,
+    ) -> Result<Span, IngestError> {
+        Ok(Span {
+            start: self.day(start_field, start)?,
+            end: self.opt_day(end_field, end)?,
+        })
+    }
+}
+
+/// Deepest accepted nesting of arrays and objects in a line.
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether arrays/objects nest deeper than `max` (brackets inside strings don't count).
+/// serde_json limits the depth of what it builds, but not of unknown fields it skips.
+fn nesting_exceeds(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Parses one line (without its line end). Returns `None` for a blank line.
+pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError> {
+    let line_err = |message: String| IngestError::Line { line, message };
+    let text = std::str::from_utf8(raw).map_err(|e| {
+        line_err(format!(
+            "invalid UTF-8 at byte {} of the line",
+            e.valid_up_to()
+        ))
+    })?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if !trimmed.starts_with('{') {
+        return Err(line_err("not a JSON object".to_string()));
+    }
+    if nesting_exceeds(trimmed.as_bytes(), MAX_DEPTH) {
+        return Err(line_err(format!(
+            "invalid JSON: nested deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    let f: Fields<'_> =
+        serde_json::from_str(trimmed).map_err(|e| line_err(format!("invalid JSON: {e}")))?;
+    let cx = Ctx { line };
+    let kind = cx.string("type", f.kind)?;
+    let record = match kind.as_str() {
+        "user" => Record::User {
+            id: cx.string("id", f.id)?,
+            user_principal_name: cx.string("userPrincipalName", f.user_principal_name)?,
+            display_name: cx.text("displayName", f.display_name)?,
+            deleted: cx.opt_day("deletedDate", f.deleted_date)?,
+        },
+        "serviceLicense" => {
+            let user_id = cx.string("userId", f.user_id)?;
+            let service = cx.service(f.service)?;
+            let span = cx.span(
+                "assignedDate",
+                f.assigned_date,
+                "removedDate",
+                f.removed_date,
+            )?;
+            if span.end.is_some_and(|e| e < span.start) {
+                return Err(cx.err("removedDate", "must not be before assignedDate"));
+            }
+            Record::ServiceLicense {
+                user_id,
+                service,
+                span,
+            }
+        }
+        "productAssignment" => Record::ProductAssignment {
+            user_id: cx.string("userId", f.user_id)?,
+            product_type: cx.string("productType", f.product_type)?,
+            span: cx.span(
+                "assignedDate",
+                f.assigned_date,
+                "removedDate",
+                f.removed_date,
+            )?,
+        },
+        "activation" => {
+            let user_id = cx.string("userId", f.user_id)?;
+            let product_type = cx.string("productType", f.product_type)?;
+            let device_id = cx.string("deviceId", f.device_id)?;
+            let platform_s = cx.string("platform", f.platform)?;
+            let platform = Platform::parse(&platform_s).ok_or_else(|| {
+                cx.err(
+                    "platform",
+                    format!(
+                        "unknown platform '{platform_s}' (expected one of {})",
+                        Platform::NAMES
+                    ),
+                )
+            })?;
+            let active = cx.span(
+                "activatedDate",
+                f.activated_date,
+                "deactivatedDate",
+                f.deactivated_date,
+            )?;
+            let shared_computer = cx.boolean("sharedComputer", f.shared_computer)?;
+            Record::Activation {
+                user_id,
+                activation: Activation {
+                    product_type,
+                    device_id,
+                    platform,
+                    active,
+                    shared_computer,
+                },
+            }
+        }
+        "activity" => {
+            let user_id = cx.string("userId", f.user_id)?;
+            let service = cx.service(f.service)?;
+            match (f.date, f.dates) {
+                (Some(_), Some(_)) => {
+                    return Err(cx.err("dates", "give either 'date' or 'dates', not both"));
+                }
+                (None, Some(Val::Array(items))) => {
+                    let mut dates = Vec::with_capacity(items.len());
+                    for item in items {
+                        dates.push(cx.day("dates", Some(item))?);
+                    }
+                    Record::ActivityDates {
+                        user_id,
+                        service,
+                        dates,
+                    }
+                }
+                (None, Some(other)) => {
+                    return Err(cx.err(
+                        "dates",
+                        format!("expected an array of dates, found {}", other.kind()),
+                    ));
+                }
+                (date, None) => Record::Activity {
+                    user_id,
+                    service,
+                    date: cx.day("date", date)?,
+                },
+            }
+        }
+        "refresh" => Record::Refresh {
+            date: cx.day("date", f.date)?,
+        },
+        other => {
+            return Err(cx.err(
+                "type",
+                format!(
+                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, refresh)"
+                ),
+            ));
+        }
+    };
+    Ok(Some(record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(s: &str) -> String {
+        parse_line(3, s.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_every_type_and_ignores_unknown_fields() {
+        let r = parse_line(
+            1,
+            br#"{"type":"user","id":"u1","userPrincipalName":"a@x","displayName":"A","deletedDate":null,"extra":[1,{"a":2}]}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(matches!(r, Record::User { deleted: None, .. }));
+        let r = parse_line(
+            1,
+            br#"{"type":"activity","userId":"u1","service":"teams","dates":["2024-01-01","2024-01-02"]}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(matches!(r, Record::ActivityDates { ref dates, .. } if dates.len() == 2));
+        assert_eq!(parse_line(1, b"   ").unwrap(), None);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_field() {
+        assert_eq!(
+            err(r#"{"type":"activity","userId":"u1","service":"email","date":"2024-01-01"}"#),
+            "line 3: field 'service': unknown service 'email' (expected one of exchange, oneDrive, sharePoint, skypeForBusiness, yammer, teams)"
+        );
+        assert!(err(r#"{"type":"serviceLicense","userId":"u","service":"teams","assignedDate":"2024-02-02","removedDate":"2024-02-01"}"#).contains("field 'removedDate'"));
+        assert!(err(r#"{"type":"activation","userId":"u","productType":"P","deviceId":"d","platform":"windows","activatedDate":"2024-01-01","sharedComputer":"yes"}"#).contains("field 'sharedComputer'"));
+        assert!(
+            err(r#"{"type":"user","id":5}"#)
+                .contains("field 'id': expected a string, found a number")
+        );
+        assert!(err(r#"["user"]"#).contains("not a JSON object"));
+        assert!(err("{\"type\":\"user\"").contains("invalid JSON"));
+        assert!(
+            parse_line(3, b"{\"type\":\"us\xffer\"}")
+                .unwrap_err()
+                .to_string()
+                .contains("invalid UTF-8")
+        );
+        let deep = format!(
+            "{{\"type\":\"refresh\",\"x\":{}{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert!(err(&deep).contains("invalid JSON"));
+    }
+}

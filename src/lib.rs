@@ -1,0 +1,30 @@
+//! reportroot: a self-hostable, Microsoft Graph-compatible server for the Office 365 usage
+//! reports. It ingests directory, license, activation and activity data per tenant, keeps it
+//! durably, and serves the reports exactly as Graph does.
+//!
+//! Module map (data flows top to bottom on ingest, bottom to top on a report call):
+//!
+//! - [`api`]: HTTP (axum). Graph URLs and OData parsing, the 302 + signed download, beta
+//!   JSON, ingest endpoint, error envelope. The only layer that knows HTTP, CSV and JSON.
+//! - [`auth`]: the built-in token issuer (keys in the data dir), token verification, and the
+//!   reports authorization policy.
+//! - [`ingest`]: the NDJSON ingest contract's parser, pure.
+//! - [`engine`]: per-tenant in-memory state (user ordinals, roaring bitmaps per service and
+//!   day), batch planning and the validate → commit → apply registry.
+//! - [`reports`]: the report computations, pure functions of a tenant's state.
+//! - [`store`]: the durable [`store::Store`] trait and its engines (SQLite embedded).
+//! - [`model`]: the shared vocabulary (days, services, platforms, records).
+//! - [`generate`]: deterministic synthetic tenants in the ingest format (demo, benchmarks).
+//! - [`server`]: wiring a [`server::Config`] into a running server with graceful shutdown.
+//! - [`telemetry`]: logging setup and Prometheus metrics.
+
+pub mod api;
+pub mod auth;
+pub mod engine;
+pub mod generate;
+pub mod ingest;
+pub mod model;
+pub mod reports;
+pub mod server;
+pub mod store;
+pub mod telemetry;

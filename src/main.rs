@@ -1,0 +1,416 @@
+//! The `reportroot` binary: command-line parsing over the library. `anyhow` lives here only.
+
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use reportroot::auth::Authority;
+use reportroot::engine::Registry;
+use reportroot::generate;
+use reportroot::ingest::{BatchParser, Limits};
+use reportroot::model::{Day, TenantId};
+use reportroot::server::{Config, Server};
+use reportroot::store::SqliteStore;
+use reportroot::telemetry::{LogFormat, init_logging};
+
+#[derive(Parser)]
+#[command(
+    name = "reportroot",
+    version,
+    about = "A self-hostable, Microsoft Graph-compatible server for the Office 365 usage reports"
+)]
+struct Cli {
+    /// Log format (logs go to stderr).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "REPORTROOT_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Graph-compatible API.
+    Serve(ServeArgs),
+    /// Start a server on a fresh demo tenant and print ready-to-paste curl lines.
+    Demo(DemoArgs),
+    /// Ingest NDJSON files straight into the store (server not running); one file = one batch.
+    Ingest(IngestArgs),
+    /// Print a token signed by the server's own key.
+    Token(TokenArgs),
+    /// Write a deterministic synthetic tenant as ingest NDJSON.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "REPORTROOT_LISTEN")]
+    listen: SocketAddr,
+    /// Data directory (created on first start).
+    #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+    data: PathBuf,
+    /// Scheme and host used in download links and as the token issuer base
+    /// (default: the request's own scheme and Host).
+    #[arg(long, env = "REPORTROOT_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Expected token audience.
+    #[arg(long, env = "REPORTROOT_AUDIENCE")]
+    audience: Option<String>,
+    /// Lifetime of download links, e.g. 300s, 5m.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, env = "REPORTROOT_LINK_TTL")]
+    link_ttl: Duration,
+    /// Largest ingest request body, in bytes.
+    #[arg(long, default_value_t = 256 << 20, env = "REPORTROOT_MAX_BODY_BYTES")]
+    max_body_bytes: usize,
+    /// Longest ingest line, in bytes.
+    #[arg(long, default_value_t = 1 << 20, env = "REPORTROOT_MAX_LINE_BYTES")]
+    max_line_bytes: usize,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Address to listen on (use 127.0.0.1:0 for any free port).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "REPORTROOT_LISTEN")]
+    listen: SocketAddr,
+    /// Data directory (default: a new temporary directory).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Users in the demo tenant.
+    #[arg(long, default_value_t = 2000)]
+    users: u32,
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+    data: PathBuf,
+    #[arg(long)]
+    tenant: String,
+    /// NDJSON files, each ingested as one atomic batch.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+    data: PathBuf,
+    #[arg(long)]
+    tenant: String,
+    /// An application token (roles claim).
+    #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+    app: bool,
+    /// A delegated token (scp and wids claims).
+    #[arg(long)]
+    user: bool,
+    /// App roles, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "Reports.Read.All")]
+    roles: Vec<String>,
+    /// The app's client id (default: a fixed id per tenant).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// Admin role template ids for a delegated token, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    wids: Vec<String>,
+    /// Delegated scopes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "Reports.Read.All")]
+    scope: Vec<String>,
+    /// Lifetime, e.g. 1h, 30m, 3600s.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    ttl: Duration,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[arg(long)]
+    tenant: String,
+    #[arg(long)]
+    users: u32,
+    #[arg(long, default_value_t = 180)]
+    days: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Report Refresh Date the data ends on (default 2026-10-31, for determinism).
+    #[arg(long, default_value = "2026-10-31", value_parser = parse_day)]
+    end: Day,
+    /// Write one activity record per day instead of the compact `dates` form.
+    #[arg(long)]
+    single_date: bool,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 300s, 5m, 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("'{s}' is not a duration like 300s, 5m, 1h")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn parse_day(s: &str) -> Result<Day, String> {
+    Day::parse(s).map_err(|e| e.to_string())
+}
+
+fn tenant(s: &str) -> anyhow::Result<TenantId> {
+    TenantId::parse(s).with_context(|| format!("'{s}' is not a valid tenant id"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve(a) => serve(a),
+        Command::Demo(a) => demo(a),
+        Command::Ingest(a) => ingest(a),
+        Command::Token(a) => token(a),
+        Command::Generate(a) => generate_cmd(a),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::new(a.data);
+    config.listen = a.listen;
+    config.public_url = a.public_url;
+    config.audience = a.audience;
+    config.link_ttl = a.link_ttl;
+    config.max_body_bytes = a.max_body_bytes;
+    config.ingest_limits.max_line_bytes = a.max_line_bytes;
+    runtime()?.block_on(async {
+        let server = Server::bind(config).await?;
+        println!("reportroot listening on http://{}", server.local_addr());
+        tracing::info!(addr = %server.local_addr(), "listening");
+        server.run().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Ingests one file as one batch into `registry`, with a progress bar for big files.
+fn ingest_file(
+    registry: &Registry,
+    tid: &TenantId,
+    path: &Path,
+    limits: Limits,
+) -> anyhow::Result<(usize, Option<Day>)> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = if len > 4 << 20 && std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(len);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.set_message(format!("parsing {}", path.display()));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut parser = BatchParser::new(limits);
+    let mut batch = Vec::new();
+    let mut line = Vec::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        bar.inc(read as u64);
+        match parser.push(n, &line) {
+            Ok(Some(rec)) => batch.push(rec),
+            Ok(None) => {}
+            Err(e) => bail!("{}: {e}; nothing of this file was stored", path.display()),
+        }
+    }
+    bar.set_message(format!("committing {}", path.display()));
+    let outcome = registry
+        .ingest(tid, &batch)
+        .map_err(|e| anyhow::anyhow!("{}: {e}; nothing of this file was stored", path.display()))?;
+    bar.finish_and_clear();
+    Ok((outcome.ingested, outcome.refresh_date))
+}
+
+fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    let tid = tenant(&a.tenant)?;
+    let store = SqliteStore::open(&a.data)?;
+    let registry = Registry::new(Arc::new(store));
+    for f in &a.files {
+        let started = std::time::Instant::now();
+        let (n, refresh) = ingest_file(&registry, &tid, f, Limits::default())?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{}: ingested {n} records in {secs:.2}s ({:.0} records/s); report refresh date {}",
+            f.display(),
+            n as f64 / secs.max(1e-9),
+            refresh.map_or("none yet".to_string(), |d| d.to_string())
+        );
+    }
+    Ok(())
+}
+
+fn token(a: TokenArgs) -> anyhow::Result<()> {
+    let tid = tenant(&a.tenant)?;
+    let authority = Authority::open(&a.data)?;
+    let jwt = if a.app {
+        authority.mint_app(tid.as_str(), a.client_id.as_deref(), &a.roles, a.ttl)?
+    } else {
+        if a.wids.is_empty() {
+            bail!("--user needs --wids with at least one admin role template id");
+        }
+        authority.mint_user(tid.as_str(), &a.scope, &a.wids, a.ttl)?
+    };
+    println!("{jwt}");
+    Ok(())
+}
+
+fn generate_to(
+    opts: &generate::Options,
+    out: &mut dyn Write,
+    label: &str,
+) -> anyhow::Result<generate::Summary> {
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(u64::from(opts.users));
+        b.set_style(
+            ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} users ({per_sec}, {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.set_message(label.to_string());
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
+    let summary = generate::write_tenant(opts, &mut w, |n| bar.set_position(n))?;
+    w.flush()?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+fn generate_cmd(a: GenerateArgs) -> anyhow::Result<()> {
+    tenant(&a.tenant)?;
+    let opts = generate::Options {
+        users: a.users,
+        days: a.days,
+        seed: a.seed,
+        end: a.end,
+        single_date: a.single_date,
+    };
+    let summary = match &a.out {
+        Some(p) => {
+            let mut f =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            generate_to(&opts, &mut f, "generating")?
+        }
+        None => generate_to(&opts, &mut std::io::stdout().lock(), "generating")?,
+    };
+    eprintln!(
+        "generated {} users: {} records, {} activity signals",
+        a.users, summary.records, summary.activity_signals
+    );
+    Ok(())
+}
+
+const DEMO_TENANT: &str = "c0ffee00-0000-4000-8000-000000000001";
+
+fn demo(a: DemoArgs) -> anyhow::Result<()> {
+    let data = match a.data {
+        Some(d) => d,
+        None => tempfile::Builder::new()
+            .prefix("reportroot-demo-")
+            .tempdir()
+            .context("creating a temporary data dir")?
+            .keep(),
+    };
+    let tid = tenant(DEMO_TENANT)?;
+    let file = data.join("demo-tenant.ndjson");
+    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    let opts = generate::Options {
+        users: a.users,
+        days: 180,
+        seed: 42,
+        end: Day::today().minus(1),
+        single_date: false,
+    };
+    {
+        let mut f =
+            std::fs::File::create(&file).with_context(|| format!("creating {}", file.display()))?;
+        generate_to(&opts, &mut f, "generating demo tenant")?;
+    }
+    {
+        let registry = Registry::new(Arc::new(SqliteStore::open(&data)?));
+        let (n, _) = ingest_file(&registry, &tid, &file, Limits::default())?;
+        eprintln!(
+            "ingested {n} records for demo tenant {tid} into {}",
+            data.display()
+        );
+    }
+    let authority = Authority::open(&data)?;
+    let reader = authority.mint_app(
+        tid.as_str(),
+        None,
+        &["Reports.Read.All".to_string()],
+        Duration::from_secs(86400),
+    )?;
+    let mut config = Config::new(data.clone());
+    config.listen = a.listen;
+    runtime()?.block_on(async {
+        let server = Server::bind(config).await?;
+        let base = format!("http://{}", server.local_addr());
+        println!(
+            "reportroot demo listening on {base} (data in {})",
+            data.display()
+        );
+        println!("A reader token for tenant {tid} (valid 24 h) is in $TOKEN below. Try:");
+        println!();
+        println!("export TOKEN='{reader}'");
+        for path in [
+            "/v1.0/reports/getOffice365ActivationsUserCounts",
+            "/v1.0/reports/getOffice365ActivationCounts",
+            "/v1.0/reports/getOffice365ServicesUserCounts(period='D7')",
+            "/beta/reports/getOffice365ServicesUserCounts(period='D30')?\\$format=application/json",
+        ] {
+            println!("curl -sL -H \"Authorization: Bearer $TOKEN\" \"{base}{path}\"");
+        }
+        println!();
+        println!("Press Ctrl-C to stop.");
+        let _ = std::io::stdout().flush();
+        server.run().await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,187 @@
+//! The ingest records (one per NDJSON line) and the enums they use.
+
+use super::Day;
+
+/// The six services of the services report, in report column order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Service {
+    Exchange = 0,
+    OneDrive = 1,
+    SharePoint = 2,
+    SkypeForBusiness = 3,
+    Yammer = 4,
+    Teams = 5,
+}
+
+impl Service {
+    pub const ALL: [Service; 6] = [
+        Service::Exchange,
+        Service::OneDrive,
+        Service::SharePoint,
+        Service::SkypeForBusiness,
+        Service::Yammer,
+        Service::Teams,
+    ];
+    pub const NAMES: &'static str =
+        "exchange, oneDrive, sharePoint, skypeForBusiness, yammer, teams";
+
+    /// The ingest spelling.
+    pub fn parse(s: &str) -> Option<Service> {
+        Some(match s {
+            "exchange" => Service::Exchange,
+            "oneDrive" => Service::OneDrive,
+            "sharePoint" => Service::SharePoint,
+            "skypeForBusiness" => Service::SkypeForBusiness,
+            "yammer" => Service::Yammer,
+            "teams" => Service::Teams,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Exchange => "exchange",
+            Service::OneDrive => "oneDrive",
+            Service::SharePoint => "sharePoint",
+            Service::SkypeForBusiness => "skypeForBusiness",
+            Service::Yammer => "yammer",
+            Service::Teams => "teams",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_index(i: usize) -> Option<Service> {
+        Service::ALL.get(i).copied()
+    }
+}
+
+/// Activation platforms, in ActivationCounts column order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Platform {
+    Windows = 0,
+    Mac = 1,
+    Android = 2,
+    Ios = 3,
+    Windows10Mobile = 4,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 5] = [
+        Platform::Windows,
+        Platform::Mac,
+        Platform::Android,
+        Platform::Ios,
+        Platform::Windows10Mobile,
+    ];
+    pub const NAMES: &'static str = "windows, mac, android, ios, windows10Mobile";
+
+    pub fn parse(s: &str) -> Option<Platform> {
+        Some(match s {
+            "windows" => Platform::Windows,
+            "mac" => Platform::Mac,
+            "android" => Platform::Android,
+            "ios" => Platform::Ios,
+            "windows10Mobile" => Platform::Windows10Mobile,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Windows => "windows",
+            Platform::Mac => "mac",
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+            Platform::Windows10Mobile => "windows10Mobile",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_index(i: usize) -> Option<Platform> {
+        Platform::ALL.get(i).copied()
+    }
+}
+
+/// A validity interval `[start, end)`: held on day `d` when `start <= d` and `end` is none or
+/// after `d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: Day,
+    pub end: Option<Day>,
+}
+
+impl Span {
+    pub fn holds_on(&self, d: Day) -> bool {
+        self.start <= d && self.end.is_none_or(|e| e > d)
+    }
+}
+
+/// One device activation of a product by a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    pub product_type: String,
+    pub device_id: String,
+    pub platform: Platform,
+    pub active: Span,
+    pub shared_computer: bool,
+}
+
+/// One validated ingest line. User references are still by external id here; the engine
+/// resolves them against the tenant's users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    User {
+        id: String,
+        user_principal_name: String,
+        display_name: String,
+        deleted: Option<Day>,
+    },
+    ServiceLicense {
+        user_id: String,
+        service: Service,
+        span: Span,
+    },
+    ProductAssignment {
+        user_id: String,
+        product_type: String,
+        span: Span,
+    },
+    Activation {
+        user_id: String,
+        activation: Activation,
+    },
+    Activity {
+        user_id: String,
+        service: Service,
+        date: Day,
+    },
+    /// The compact bulk form: one user's activity in one service on many dates.
+    ActivityDates {
+        user_id: String,
+        service: Service,
+        dates: Vec<Day>,
+    },
+    Refresh {
+        date: Day,
+    },
+}
+
+impl Record {
+    /// The user this record refers to, for records other than `user` and `refresh`.
+    pub fn referenced_user(&self) -> Option<&str> {
+        match self {
+            Record::User { .. } | Record::Refresh { .. } => None,
+            Record::ServiceLicense { user_id, .. }
+            | Record::ProductAssignment { user_id, .. }
+            | Record::Activation { user_id, .. }
+            | Record::Activity { user_id, .. }
+            | Record::ActivityDates { user_id, .. } => Some(user_id),
+        }
+    }
+}

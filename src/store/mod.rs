@@ -1,0 +1,97 @@
+//! Durable storage behind one interface, [`Store`]. The engine hands it a [`Changeset`] per
+//! accepted batch and reads a whole tenant back on start; each engine lives in its own file
+//! (`sqlite.rs` today; a PostgreSQL engine slots in beside it). No SQL type leaves this module.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use roaring::RoaringBitmap;
+
+use crate::model::{Activation, Day, Service, Span, TenantId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A user as stored. `ord` is the tenant-local dense ordinal used in bitmaps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub ord: u32,
+    pub id: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    pub deleted: Option<Day>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseRow {
+    pub ord: u32,
+    pub service: Service,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductRow {
+    pub ord: u32,
+    pub product_type: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationRow {
+    pub ord: u32,
+    pub activation: Activation,
+}
+
+/// All users active in `service` on `day`, as a bitmap of ordinals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityDay {
+    pub service: Service,
+    pub day: Day,
+    pub users: RoaringBitmap,
+}
+
+/// Per-tenant scalars.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantMeta {
+    /// The Report Refresh Date set by the latest `refresh` record, if any.
+    pub explicit_refresh: Option<Day>,
+    /// The latest activity date ingested.
+    pub max_activity: Option<Day>,
+    /// Bumped by every accepted batch.
+    pub version: u64,
+}
+
+/// What one accepted batch changes, in the batch's order (a later row with the same key
+/// replaces an earlier one). Also the shape of a whole tenant read back by [`Store::load`].
+#[derive(Debug, Clone, Default)]
+pub struct Changeset {
+    pub users: Vec<UserRow>,
+    pub licenses: Vec<LicenseRow>,
+    pub products: Vec<ProductRow>,
+    pub activations: Vec<ActivationRow>,
+    /// The complete (merged) bitmap of each touched service-day.
+    pub activity: Vec<ActivityDay>,
+    pub meta: TenantMeta,
+}
+
+/// A durable store of tenants. `commit` is atomic and durable when it returns `Ok`.
+pub trait Store: Send + Sync + 'static {
+    /// Reads a whole tenant back, or `None` if it was never written.
+    fn load(&self, tenant: &TenantId) -> Result<Option<Changeset>, StoreError>;
+    /// Applies one batch's changes atomically and durably.
+    fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError>;
+    /// Every tenant with stored data.
+    fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+}

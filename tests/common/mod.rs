@@ -1,0 +1,178 @@
+//! Test harness: starts the real server on 127.0.0.1:0 with a temporary data dir, in this
+//! process, and talks HTTP to it. Tokens are minted with the server's own signing key, exactly
+//! as `reportroot token` does.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use reportroot::auth::Authority;
+use reportroot::server::{Config, Server};
+
+pub const TENANT_A: &str = "8a3c8d6e-1111-4a4a-9a9a-aaaaaaaaaaaa";
+pub const TENANT_B: &str = "2b7f9e10-2222-4b4b-9b9b-bbbbbbbbbbbb";
+pub const PERSONAL_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+pub const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+pub const REPORTS_READER: &str = "4a5d8f65-41da-4de4-8968-e035b65339cf";
+pub const WRITE_ROLE: &str = "ReportData.ReadWrite.All";
+pub const READ_ROLE: &str = "Reports.Read.All";
+
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub authority: Authority,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Start with a tweaked configuration (for example a short download-link lifetime).
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, tweak).await
+    }
+
+    /// Start on an existing data dir (to test restarts).
+    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::new(dir.path().to_path_buf());
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        tweak(&mut config);
+        let server = Server::bind(config).await.expect("bind server");
+        let addr = server.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run_until(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server run");
+        });
+        let authority = Authority::open(dir.path()).expect("open authority");
+        TestServer {
+            base: format!("http://{addr}"),
+            dir,
+            authority,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stop the server gracefully and hand back its data dir.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// An application token whose `roles` claim is exactly `roles`.
+    pub fn app_token(&self, tid: &str, roles: &[&str]) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        self.authority
+            .mint_app(tid, None, &roles, Duration::from_secs(3600))
+            .expect("mint app token")
+    }
+
+    /// A reader token (`Reports.Read.All`) for `tid`.
+    pub fn reader(&self, tid: &str) -> String {
+        self.app_token(tid, &[READ_ROLE])
+    }
+
+    /// A writer token (`ReportData.ReadWrite.All`) for `tid`.
+    pub fn writer(&self, tid: &str) -> String {
+        self.app_token(tid, &[WRITE_ROLE])
+    }
+
+    /// A delegated token with `scp` = scopes joined by spaces and `wids` = the role template ids.
+    pub fn user_token(&self, tid: &str, scopes: &[&str], wids: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let wids: Vec<String> = wids.iter().map(|s| s.to_string()).collect();
+        self.authority
+            .mint_user(tid, &scopes, &wids, Duration::from_secs(3600))
+            .expect("mint user token")
+    }
+
+    /// Sign arbitrary claims with the server's key (RS256, the server's `kid`).
+    pub fn sign_claims(&self, claims: &serde_json::Value) -> String {
+        self.authority.sign_claims(claims).expect("sign claims")
+    }
+
+    /// The issuer the server expects for `tid`.
+    pub fn issuer(&self, tid: &str) -> String {
+        self.authority.issuer(tid)
+    }
+
+    /// The server's public key as PEM (for algorithm-confusion tests).
+    pub fn public_key_pem(&self) -> String {
+        self.authority.public_key_pem().expect("public key pem")
+    }
+
+    /// A client that does not follow redirects.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// POST an NDJSON batch with a writer token for `tid`.
+    pub async fn ingest(&self, tid: &str, ndjson: &str) -> reqwest::Response {
+        self.client()
+            .post(self.url(&format!("/admin/v1/tenants/{tid}/ingest")))
+            .bearer_auth(self.writer(tid))
+            .header("content-type", "application/x-ndjson")
+            .body(ndjson.to_string())
+            .send()
+            .await
+            .expect("ingest request")
+    }
+
+    /// GET a report path (for example `/v1.0/reports/getOffice365ActivationCounts`) with a token,
+    /// without following the redirect.
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get request")
+    }
+
+    /// GET a report with a reader token for `tid`, follow the 302 (asserting it), and return the
+    /// downloaded body bytes.
+    pub async fn download(&self, tid: &str, path: &str) -> Vec<u8> {
+        let resp = self.get(path, &self.reader(tid)).await;
+        assert_eq!(resp.status().as_u16(), 302, "report call for {path} should redirect");
+        let location = resp
+            .headers()
+            .get("location")
+            .expect("location header")
+            .to_str()
+            .expect("ascii location")
+            .to_string();
+        let dl = self.client().get(&location).send().await.expect("download");
+        assert_eq!(dl.status().as_u16(), 200, "download of {location}");
+        dl.bytes().await.expect("body").to_vec()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
