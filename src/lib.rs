@@ -17,6 +17,7 @@
 //! - [`generate`]: deterministic synthetic tenants in the ingest format (demo, benchmarks).
 //! - [`server`]: wiring a [`server::Config`] into a running server with graceful shutdown.
 //! - [`telemetry`]: logging setup and Prometheus metrics.
+//! - [`tls`]: rustls configuration, the self-signed certificate set, the TLS listener.
 
 pub mod api;
 pub mod auth;
@@ -28,3 +29,4 @@ pub mod reports;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use reportroot::auth::Authority;
+use reportroot::auth::{Authority, ExternalIssuer, JwksSource, apps};
 use reportroot::engine::Registry;
 use reportroot::generate;
 use reportroot::ingest::{BatchParser, Limits};
@@ -18,6 +18,7 @@ use reportroot::model::{Day, TenantId};
 use reportroot::server::{Config, Server};
 use reportroot::store::SqliteStore;
 use reportroot::telemetry::{LogFormat, init_logging};
+use reportroot::tls::TlsSource;
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +52,47 @@ enum Command {
     Token(TokenArgs),
     /// Write a deterministic synthetic tenant as ingest NDJSON.
     Generate(GenerateArgs),
+    /// Manage app registrations for the built-in token endpoint.
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Register an app; prints its client id and secret (shown only once).
+    Add {
+        #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// App roles, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "Reports.Read.All")]
+        roles: Vec<String>,
+        /// Print JSON instead of labelled lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List registered apps (never their secrets).
+    List {
+        #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+        data: PathBuf,
+        /// Only this tenant's apps.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an app; its secret stops working at once.
+    Remove {
+        #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        client_id: String,
+    },
 }
 
 #[derive(Args)]
@@ -71,6 +113,31 @@ struct ServeArgs {
     /// Lifetime of download links, e.g. 300s, 5m.
     #[arg(long, default_value = "5m", value_parser = parse_duration, env = "REPORTROOT_LINK_TTL")]
     link_ttl: Duration,
+    /// `self-signed`: serve HTTPS with a certificate for localhost/127.0.0.1 created and kept
+    /// in DATA/tls/ (trust DATA/tls/ca.pem).
+    #[arg(long, value_parser = ["self-signed"], env = "REPORTROOT_TLS", conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM).
+    #[arg(long, requires = "tls_key", env = "REPORTROOT_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key for --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert", env = "REPORTROOT_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Also accept tokens from this OpenID Connect issuer; `{tenantid}` stands for the token's
+    /// tid (e.g. https://login.microsoftonline.com/{tenantid}/v2.0).
+    #[arg(long, env = "REPORTROOT_ISSUER")]
+    issuer: Option<String>,
+    /// The external issuer's JWKS URL (keys are cached and refetched on an unknown kid).
+    #[arg(
+        long,
+        requires = "issuer",
+        conflicts_with = "jwks_file",
+        env = "REPORTROOT_JWKS_URL"
+    )]
+    jwks_url: Option<String>,
+    /// The external issuer's JWKS as a file.
+    #[arg(long, requires = "issuer", env = "REPORTROOT_JWKS_FILE")]
+    jwks_file: Option<PathBuf>,
     /// Largest ingest request body, in bytes.
     #[arg(long, default_value_t = 256 << 20, env = "REPORTROOT_MAX_BODY_BYTES")]
     max_body_bytes: usize,
@@ -187,6 +254,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ingest(a) => ingest(a),
         Command::Token(a) => token(a),
         Command::Generate(a) => generate_cmd(a),
+        Command::App(a) => app(a),
     }
 }
 
@@ -205,9 +273,31 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config.link_ttl = a.link_ttl;
     config.max_body_bytes = a.max_body_bytes;
     config.ingest_limits.max_line_bytes = a.max_line_bytes;
+    config.tls = match (a.tls, a.tls_cert, a.tls_key) {
+        (Some(_), _, _) => Some(TlsSource::SelfSigned),
+        (None, Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+        _ => None,
+    };
+    config.external_issuer = match (a.issuer, a.jwks_url, a.jwks_file) {
+        (Some(issuer), Some(url), _) => Some(ExternalIssuer {
+            issuer,
+            jwks: JwksSource::Url(url),
+        }),
+        (Some(issuer), None, Some(file)) => Some(ExternalIssuer {
+            issuer,
+            jwks: JwksSource::File(file),
+        }),
+        (Some(_), None, None) => bail!("--issuer needs --jwks-url or --jwks-file"),
+        _ => None,
+    };
     runtime()?.block_on(async {
         let server = Server::bind(config).await?;
-        println!("reportroot listening on http://{}", server.local_addr());
+        println!(
+            "reportroot listening on {}://{}",
+            server.scheme(),
+            server.local_addr()
+        );
+        let _ = std::io::stdout().flush();
         tracing::info!(addr = %server.local_addr(), "listening");
         server.run().await?;
         tracing::info!("stopped");
@@ -413,4 +503,67 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
         server.run().await?;
         Ok(())
     })
+}
+
+fn app(cmd: AppCommand) -> anyhow::Result<()> {
+    match cmd {
+        AppCommand::Add {
+            data,
+            tenant: t,
+            name,
+            roles,
+            json,
+        } => {
+            let tid = tenant(&t)?;
+            let new = apps::add(&data, tid.as_str(), &name, &roles)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&new)?);
+            } else {
+                println!("tenant id:     {}", new.tenant_id);
+                println!("client id:     {}", new.client_id);
+                println!("client secret: {}", new.client_secret);
+                println!("name:          {}", new.name);
+                println!("roles:         {}", new.roles.join(","));
+                eprintln!("The secret is shown only now; store it safely.");
+            }
+        }
+        AppCommand::List {
+            data,
+            tenant: t,
+            json,
+        } => {
+            let tid = t.as_deref().map(tenant).transpose()?;
+            let list = apps::list(&data, tid.as_ref().map(|t| t.as_str()))?;
+            if json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|a| serde_json::json!({"tenantId": a.tenant_id, "clientId": a.client_id, "name": a.name, "roles": a.roles, "created": a.created}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for a in list {
+                    println!(
+                        "{}  {}  {}  {}  {}",
+                        a.tenant_id,
+                        a.client_id,
+                        a.name,
+                        a.roles.join(","),
+                        a.created
+                    );
+                }
+            }
+        }
+        AppCommand::Remove {
+            data,
+            tenant: t,
+            client_id,
+        } => {
+            let tid = tenant(&t)?;
+            if !apps::remove(&data, tid.as_str(), &client_id)? {
+                bail!("no app {client_id} in tenant {tid}");
+            }
+            println!("removed {client_id}");
+        }
+    }
+    Ok(())
 }

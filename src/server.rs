@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{self, ApiSettings, AppState};
-use crate::auth::{AuthError, Authority, Verifier};
+use crate::auth::{AuthError, Authority, ExternalIssuer, Verifier};
 use crate::engine::{EngineError, Registry};
 use crate::ingest::Limits;
 use crate::store::{SqliteStore, StoreError};
+use crate::tls::{TlsError, TlsListener, TlsSource};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,6 +28,10 @@ pub struct Config {
     /// Largest accepted ingest body.
     pub max_body_bytes: usize,
     pub ingest_limits: Limits,
+    /// Serve HTTPS with this certificate (plain HTTP when `None`).
+    pub tls: Option<TlsSource>,
+    /// Accept tokens from this external OpenID Connect issuer beside the built-in one.
+    pub external_issuer: Option<ExternalIssuer>,
 }
 
 impl Config {
@@ -39,6 +44,8 @@ impl Config {
             link_ttl: Duration::from_secs(300),
             max_body_bytes: 256 << 20,
             ingest_limits: Limits::default(),
+            tls: None,
+            external_issuer: None,
         }
     }
 }
@@ -57,12 +64,19 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }
 
+enum Listener {
+    Plain(tokio::net::TcpListener),
+    Tls(TlsListener),
+}
+
 pub struct Server {
-    listener: tokio::net::TcpListener,
+    listener: Listener,
     app: axum::Router,
     local_addr: SocketAddr,
 }
@@ -78,6 +92,8 @@ impl Server {
             link_ttl,
             max_body_bytes,
             ingest_limits,
+            tls,
+            external_issuer,
         } = config;
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_string());
         let dir = data_dir.clone();
@@ -95,21 +111,34 @@ impl Server {
             })
             .await
             .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??;
-        let verifier = Verifier::new(authority, audience.as_deref())?;
-        let listener = tokio::net::TcpListener::bind(listen)
+        let verifier = Verifier::new(authority, audience.as_deref(), external_issuer).await?;
+        let tcp = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| ServerError::Bind {
                 addr: listen,
                 source,
             })?;
-        let local_addr = listener.local_addr().map_err(ServerError::Serve)?;
+        let local_addr = tcp.local_addr().map_err(ServerError::Serve)?;
+        let listener = match &tls {
+            Some(source) => {
+                let dir = data_dir.clone();
+                let source = source.clone();
+                let config =
+                    tokio::task::spawn_blocking(move || crate::tls::server_config(&source, &dir))
+                        .await
+                        .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??;
+                Listener::Tls(TlsListener::new(tcp, config).map_err(ServerError::Serve)?)
+            }
+            None => Listener::Plain(tcp),
+        };
         let settings = ApiSettings {
             public_url,
             local_addr,
-            tls: false,
+            tls: tls.is_some(),
             link_ttl,
             max_body_bytes,
             ingest_limits,
+            data_dir: data_dir.clone(),
         };
         let state = Arc::new(AppState::new(Arc::new(registry), verifier, settings));
         Ok(Server {
@@ -123,15 +152,32 @@ impl Server {
         self.local_addr
     }
 
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        match self.listener {
+            Listener::Plain(_) => "http",
+            Listener::Tls(_) => "https",
+        }
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServerError::Serve)
+        match self.listener {
+            Listener::Plain(l) => {
+                axum::serve(l, self.app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Listener::Tls(l) => {
+                axum::serve(l, self.app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
+        .map_err(ServerError::Serve)
     }
 
     /// Serves until SIGINT or SIGTERM.

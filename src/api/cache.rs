@@ -25,9 +25,11 @@ pub struct Entry {
     pub computed: Computed,
 }
 
+type Key = (TenantId, ReportCall);
+
 #[derive(Default)]
 pub struct ReportCache {
-    entries: Mutex<HashMap<(TenantId, ReportCall), VecDeque<Arc<Entry>>>>,
+    entries: Mutex<HashMap<Key, VecDeque<Arc<Entry>>>>,
 }
 
 pub fn compute(state: &TenantState, call: ReportCall) -> Computed {

@@ -106,3 +106,87 @@ impl From<tokio::task::JoinError> for ApiError {
         ApiError::Internal(format!("background task failed: {e}"))
     }
 }
+
+/// Errors of the Entra-compatible token endpoint, in Entra's own shape (not Graph's):
+/// `error`, `error_description`, `error_codes`, `timestamp`, `trace_id`, `correlation_id`.
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub code: u32,
+    pub description: String,
+    pub correlation_id: String,
+}
+
+impl OAuthError {
+    pub fn new(
+        status: StatusCode,
+        error: &'static str,
+        code: u32,
+        description: impl Into<String>,
+    ) -> Self {
+        OAuthError {
+            status,
+            error,
+            code,
+            description: description.into(),
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    pub fn invalid_request(code: u32, d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", code, d)
+    }
+    pub fn invalid_client(code: u32, d: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", code, d)
+    }
+    pub fn unauthorized_client(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", 700016, d)
+    }
+    pub fn invalid_resource(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_resource", 500011, d)
+    }
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, d)
+    }
+    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, d)
+    }
+    pub fn server_error(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", 50000, d)
+    }
+
+    pub fn with_correlation(mut self, id: Option<String>) -> Self {
+        if let Some(id) = id {
+            self.correlation_id = id;
+        }
+        self
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let trace_id = uuid::Uuid::new_v4().to_string();
+        let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+        let body = serde_json::json!({
+            "error": self.error,
+            "error_description": format!(
+                "AADSTS{}: {} Trace ID: {trace_id} Correlation ID: {} Timestamp: {timestamp}",
+                self.code, self.description, self.correlation_id
+            ),
+            "error_codes": [self.code],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": self.correlation_id,
+        });
+        (
+            self.status,
+            [
+                (axum::http::header::CACHE_CONTROL, "no-store, no-cache"),
+                (axum::http::header::PRAGMA, "no-cache"),
+            ],
+            axum::Json(body),
+        )
+            .into_response()
+    }
+}

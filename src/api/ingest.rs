@@ -24,7 +24,7 @@ pub async fn ingest(
         .strip_prefix("/admin/v1/tenants/")
         .and_then(|p| p.strip_suffix("/ingest"))
         .unwrap_or_default();
-    let claims = bearer_claims(&state, req.headers())?;
+    let claims = bearer_claims(&state, req.headers()).await?;
     let tid = TenantId::parse(tid_raw)
         .ok_or_else(|| ApiError::BadRequest(format!("'{tid_raw}' is not a valid tenant id.")))?;
     policy::write_report_data(&claims, &tid)?;

@@ -1,10 +1,11 @@
-//! The HTTP API: Graph's report URLs, the pre-authenticated downloads, ingest, and the
-//! operational endpoints. Only this layer knows HTTP, Graph JSON, CSV and OData, and only
+//! The HTTP API: Graph's report URLs, the pre-authenticated downloads, ingest, the
+//! Entra-compatible sign-in endpoints, and the operational endpoints. Only this layer knows HTTP, Graph JSON, CSV and OData, and only
 //! [`error`] maps errors to statuses and Graph codes.
 
 mod cache;
 mod context;
 pub mod error;
+mod identity;
 mod ingest;
 mod links;
 pub mod odata;
@@ -37,6 +38,8 @@ pub struct ApiSettings {
     pub link_ttl: Duration,
     pub max_body_bytes: usize,
     pub ingest_limits: crate::ingest::Limits,
+    /// The data dir (app registrations are read from it on each token request).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Everything a handler needs, shared behind an `Arc`.
@@ -66,7 +69,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/discovery/v2.0/keys", get(ops::jwks))
-        .route("/{version}/reports/{*function}", get(reports::report))
+        // The first segment is a Graph version for reports and a tenant for sign-in; the
+        // router needs one parameter name for both.
+        .route("/{first}/reports/{*function}", get(reports::report))
+        .route(
+            "/{first}/v2.0/.well-known/openid-configuration",
+            get(identity::openid_configuration),
+        )
+        .route("/{first}/oauth2/v2.0/token", post(identity::token))
         .route("/data/download/{token}", get(reports::download))
         .route("/admin/v1/tenants/{tid}/ingest", post(ingest::ingest))
         .fallback(ops::not_found)

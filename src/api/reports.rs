@@ -16,7 +16,10 @@ use crate::auth::{AuthError, Claims, policy};
 use crate::model::TenantId;
 
 /// Verifies the request's bearer token.
-pub(super) fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
+pub(super) async fn bearer_claims(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Claims, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(AuthError::Missing.into());
     };
@@ -32,7 +35,8 @@ pub(super) fn bearer_claims(state: &AppState, headers: &HeaderMap) -> Result<Cla
             .into());
         }
     };
-    Ok(state.verifier.verify(token)?)
+    let base = base_url(state, headers);
+    Ok(state.verifier.verify(token, Some(&base)).await?)
 }
 
 fn now_secs() -> u64 {
@@ -43,7 +47,7 @@ fn now_secs() -> u64 {
 }
 
 /// `scheme://host[:port]` for links and `@odata.context`.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(u) = &state.settings.public_url {
         return u.clone();
     }
@@ -184,7 +188,7 @@ pub async fn report(
             )));
         }
     };
-    let claims = bearer_claims(&state, &headers)?;
+    let claims = bearer_claims(&state, &headers).await?;
     let tid = policy::read_reports(&claims)?;
     let call = odata::parse_report_segment(raw_segment).map_err(|e| match e {
         ODataError::UnknownSegment(_) | ODataError::Syntax(_) => {
@@ -251,16 +255,15 @@ pub async fn download(
     )?;
     let st = state.clone();
     let (tid, call, etag) = (link.tenant.clone(), link.call, link.etag.clone());
-    let entry = tokio::task::spawn_blocking(move || {
-        st.cache.by_etag(&st.registry, &tid, call, &etag)
-    })
-    .await??
-    .ok_or_else(|| {
-        ApiError::NotFound(
+    let entry =
+        tokio::task::spawn_blocking(move || st.cache.by_etag(&st.registry, &tid, call, &etag))
+            .await??
+            .ok_or_else(|| {
+                ApiError::NotFound(
             "The report this link was issued for is no longer available. Request the report again."
                 .into(),
         )
-    })?;
+            })?;
     if matches_etag(&headers, &entry.etag) {
         return Ok(not_modified(&entry.etag));
     }

@@ -194,10 +194,20 @@ impl Authority {
     }
 
     fn base_claims(&self, tid: &str, ttl: Duration) -> serde_json::Map<String, Value> {
+        self.base_claims_for(&self.issuer(tid), DEFAULT_AUDIENCE, tid, ttl)
+    }
+
+    fn base_claims_for(
+        &self,
+        issuer: &str,
+        audience: &str,
+        tid: &str,
+        ttl: Duration,
+    ) -> serde_json::Map<String, Value> {
         let now = now_secs();
         let mut m = serde_json::Map::new();
-        m.insert("aud".into(), json!(DEFAULT_AUDIENCE));
-        m.insert("iss".into(), json!(self.issuer(tid)));
+        m.insert("aud".into(), json!(audience));
+        m.insert("iss".into(), json!(issuer));
         m.insert("iat".into(), json!(now));
         m.insert("nbf".into(), json!(now));
         m.insert("exp".into(), json!(now + ttl.as_secs().max(1)));
@@ -218,10 +228,35 @@ impl Authority {
         roles: &[String],
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        let m = self.base_claims(tid, ttl);
+        self.finish_app(m, tid, client_id, roles)
+    }
+
+    /// An application token from the token endpoint: issuer `{issuer_base}/{tid}/v2.0` and the
+    /// audience the client asked for.
+    pub fn mint_app_for(
+        &self,
+        issuer_base: &str,
+        audience: &str,
+        tid: &str,
+        client_id: &str,
+        roles: &[String],
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        let m = self.base_claims_for(&format!("{issuer_base}/{tid}/v2.0"), audience, tid, ttl);
+        self.finish_app(m, tid, Some(client_id), roles)
+    }
+
+    fn finish_app(
+        &self,
+        mut m: serde_json::Map<String, Value>,
+        tid: &str,
+        client_id: Option<&str>,
+        roles: &[String],
+    ) -> Result<String, AuthError> {
         let client = client_id
             .map(str::to_string)
             .unwrap_or_else(|| Authority::default_client_id(tid));
-        let mut m = self.base_claims(tid, ttl);
         let sp = derived_guid(&format!("reportroot-sp:{tid}:{client}"));
         m.insert("appid".into(), json!(client));
         m.insert("azp".into(), json!(client));

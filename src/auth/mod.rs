@@ -3,12 +3,13 @@
 //! bearer tokens (signature, algorithm, `exp`/`nbf`, `iss`, `aud`); [`policy`] decides what a
 //! verified token may do. Knows nothing of HTTP: the API maps [`AuthError`] to statuses.
 
+pub mod apps;
 mod authority;
 pub mod policy;
 mod verify;
 
 pub use authority::{Authority, DEFAULT_AUDIENCE, GRAPH_APP_ID};
-pub use verify::{Claims, Verifier};
+pub use verify::{Claims, ExternalIssuer, JwksSource, Verifier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

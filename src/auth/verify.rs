@@ -1,9 +1,29 @@
-//! Bearer-token verification against the built-in issuer's key.
+//! Bearer-token verification: the built-in issuer (the data dir's RS256 key) and, when
+//! configured, one external OpenID Connect issuer (Microsoft Entra ID, Keycloak, Auth0) whose
+//! keys come from a JWKS file or URL, refreshed when an unknown `kid` appears.
+//! Verified tokens are cached until they expire, so a hot client costs a hash, not an RSA
+//! verification, per request; every token is still fully verified once.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::{AuthError, Authority, DEFAULT_AUDIENCE, GRAPH_APP_ID};
+
+/// Allowed clock skew on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 60;
+/// Verified tokens remembered at most (the cache is cleared when full).
+const CACHE_MAX: usize = 50_000;
+/// Least time between two JWKS fetches triggered by unknown key ids.
+const JWKS_REFETCH: Duration = Duration::from_secs(30);
 
 /// The claims reportroot reads. `aud`, `exp`, `nbf` are checked by the decoder.
 #[derive(Debug, Clone, Deserialize)]
@@ -21,6 +41,8 @@ pub struct Claims {
     #[serde(default)]
     pub azp: Option<String>,
     pub exp: u64,
+    #[serde(default)]
+    pub nbf: Option<u64>,
 }
 
 impl Claims {
@@ -43,32 +65,185 @@ impl Claims {
     }
 }
 
-/// Verifies RS256 tokens from the built-in issuer. Allows 60 s of clock skew on `exp`/`nbf`.
+/// Where an external issuer's keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    File(PathBuf),
+    Url(String),
+}
+
+/// An external OpenID Connect issuer. `issuer` may contain `{tenantid}`, replaced by the
+/// token's `tid` (Entra's multi-tenant form, e.g. `https://login.microsoftonline.com/{tenantid}/v2.0`).
+#[derive(Debug, Clone)]
+pub struct ExternalIssuer {
+    pub issuer: String,
+    pub jwks: JwksSource,
+}
+
+struct External {
+    config: ExternalIssuer,
+    keys: RwLock<HashMap<String, (DecodingKey, Algorithm)>>,
+    last_fetch: Mutex<Option<Instant>>,
+    http: reqwest::Client,
+}
+
 pub struct Verifier {
     authority: Authority,
-    decoding: DecodingKey,
-    validation: Validation,
+    builtin_key: DecodingKey,
+    audiences: Vec<String>,
+    external: Option<External>,
+    cache: Mutex<HashMap<[u8; 32], Claims>>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn invalid(m: &str) -> AuthError {
+    AuthError::Invalid(m.to_string())
+}
+
+#[derive(Deserialize)]
+struct Peek {
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    tid: Option<String>,
+}
+
+/// Reads `iss` and `tid` from an unverified token, only to choose the key to verify it with.
+fn peek(token: &str) -> Option<Peek> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn parse_jwks(bytes: &[u8]) -> Result<HashMap<String, (DecodingKey, Algorithm)>, AuthError> {
+    let set: JwkSet = serde_json::from_slice(bytes)
+        .map_err(|e| AuthError::KeyStore(format!("invalid JWKS: {e}")))?;
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
+        let alg = match (&jwk.algorithm, jwk.common.key_algorithm) {
+            (AlgorithmParameters::RSA(_), None) => Algorithm::RS256,
+            (AlgorithmParameters::EllipticCurve(_), None) => Algorithm::ES256,
+            (_, Some(ka)) => match ka.to_string().parse::<Algorithm>() {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+            _ => continue,
+        };
+        // Symmetric keys in a public JWKS would allow forgery by anyone who reads it.
+        if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+            continue;
+        }
+        if let Ok(key) = DecodingKey::from_jwk(jwk) {
+            keys.insert(kid, (key, alg));
+        }
+    }
+    Ok(keys)
+}
+
+impl External {
+    async fn fetch(&self) -> Result<(), AuthError> {
+        let bytes = match &self.config.jwks {
+            JwksSource::File(p) => tokio::fs::read(p)
+                .await
+                .map_err(|e| AuthError::KeyStore(format!("reading {}: {e}", p.display())))?,
+            JwksSource::Url(u) => self
+                .http
+                .get(u)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| AuthError::KeyStore(format!("fetching {u}: {e}")))?
+                .bytes()
+                .await
+                .map_err(|e| AuthError::KeyStore(format!("fetching {u}: {e}")))?
+                .to_vec(),
+        };
+        let keys = parse_jwks(&bytes)?;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        Ok(())
+    }
+
+    /// The key for `kid`, fetching the JWKS again (at most every 30 s) when it is unknown.
+    async fn key(&self, kid: &str) -> Result<Option<(DecodingKey, Algorithm)>, AuthError> {
+        if let Some(k) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(kid) {
+            return Ok(Some(k.clone()));
+        }
+        let due = {
+            let mut last = self.last_fetch.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= JWKS_REFETCH);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            if let Err(e) = self.fetch().await {
+                tracing::warn!(error = %e, "refreshing the external issuer's keys failed");
+            }
+        }
+        Ok(self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(kid)
+            .cloned())
+    }
+
+    fn issuer_for(&self, tid: &str) -> String {
+        self.config.issuer.replace("{tenantid}", tid)
+    }
 }
 
 impl Verifier {
-    pub fn new(authority: Authority, audience: Option<&str>) -> Result<Verifier, AuthError> {
+    /// `audience` replaces the default `https://graph.microsoft.com` (Graph's app id is
+    /// accepted beside it either way).
+    pub async fn new(
+        authority: Authority,
+        audience: Option<&str>,
+        external: Option<ExternalIssuer>,
+    ) -> Result<Verifier, AuthError> {
         let jwks = authority.jwks();
         let key = &jwks["keys"][0];
-        let decoding = DecodingKey::from_rsa_components(
+        let builtin_key = DecodingKey::from_rsa_components(
             key["n"].as_str().unwrap_or_default(),
             key["e"].as_str().unwrap_or_default(),
         )
         .map_err(|e| AuthError::KeyStore(format!("loading public key: {e}")))?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.leeway = 60;
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "aud", "iss"]);
-        let aud = audience.unwrap_or(DEFAULT_AUDIENCE);
-        validation.set_audience(&[aud, GRAPH_APP_ID]);
+        let audiences = vec![
+            audience.unwrap_or(DEFAULT_AUDIENCE).to_string(),
+            GRAPH_APP_ID.to_string(),
+        ];
+        let external = match external {
+            Some(config) => {
+                let ext = External {
+                    config,
+                    keys: RwLock::new(HashMap::new()),
+                    last_fetch: Mutex::new(Some(Instant::now())),
+                    http: reqwest::Client::builder()
+                        .timeout(Duration::from_secs(10))
+                        .build()
+                        .map_err(|e| AuthError::KeyStore(format!("HTTP client: {e}")))?,
+                };
+                ext.fetch().await?;
+                Some(ext)
+            }
+            None => None,
+        };
         Ok(Verifier {
             authority,
-            decoding,
-            validation,
+            builtin_key,
+            audiences,
+            external,
+            cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -76,15 +251,90 @@ impl Verifier {
         &self.authority
     }
 
-    /// Verifies a raw token (without the `Bearer ` prefix).
-    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let invalid = |m: &str| AuthError::Invalid(m.to_string());
+    /// The audience tokens must carry (the first accepted one).
+    pub fn audience(&self) -> &str {
+        &self.audiences[0]
+    }
+
+    fn validation(&self, alg: Algorithm, issuer: &str) -> Validation {
+        let mut v = Validation::new(alg);
+        v.leeway = LEEWAY_SECS;
+        v.validate_nbf = true;
+        v.set_required_spec_claims(&["exp", "aud", "iss"]);
+        v.set_audience(&self.audiences);
+        v.set_issuer(&[issuer]);
+        v
+    }
+
+    /// Verifies a raw token (without `Bearer `). `request_base` is the `scheme://host` the
+    /// request reached: built-in tokens may name either it or the remembered public URL as
+    /// issuer base.
+    pub async fn verify(
+        &self,
+        token: &str,
+        request_base: Option<&str>,
+    ) -> Result<Claims, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
+        let key = {
+            let mut h = Sha256::new();
+            h.update(token.as_bytes());
+            h.update([0]);
+            h.update(request_base.unwrap_or("").as_bytes());
+            let d: [u8; 32] = h.finalize().into();
+            d
+        };
+        let now = now_secs();
+        if let Some(c) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            if c.exp + LEEWAY_SECS > now && c.nbf.is_none_or(|n| n <= now + LEEWAY_SECS) {
+                return Ok(c.clone());
+            }
+        }
+        let claims = self.verify_uncached(token, request_base).await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, claims.clone());
+        Ok(claims)
+    }
+
+    async fn verify_uncached(
+        &self,
+        token: &str,
+        request_base: Option<&str>,
+    ) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             invalid("Access token validation failure. Invalid audience or malformed token.")
         })?;
+        let peeked = peek(token)
+            .ok_or_else(|| invalid("Access token validation failure. Malformed token."))?;
+        let tid = peeked.tid.unwrap_or_default();
+        let iss = peeked.iss.unwrap_or_default();
+
+        if let Some(ext) = &self.external
+            && iss == ext.issuer_for(&tid)
+        {
+            let kid = header.kid.as_deref().ok_or_else(|| {
+                invalid("Access token validation failure: the token has no key id.")
+            })?;
+            let (key, alg) = ext.key(kid).await?.ok_or_else(|| {
+                invalid("Access token validation failure: the signing key is unknown.")
+            })?;
+            if header.alg != alg {
+                return Err(invalid(
+                    "Access token validation failure: the signing algorithm does not match the key.",
+                ));
+            }
+            return decode(token, &key, &self.validation(alg, &iss));
+        }
+
         if header.alg != Algorithm::RS256 {
             return Err(invalid(
                 "Access token validation failure: the signing algorithm is not supported.",
@@ -99,32 +349,37 @@ impl Verifier {
                 "Access token validation failure: the signing key is unknown.",
             ));
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind as K;
-                match e.kind() {
-                    K::ExpiredSignature => {
-                        invalid("Lifetime validation failed, the token is expired.")
-                    }
-                    K::ImmatureSignature => {
-                        invalid("Lifetime validation failed, the token is not yet valid.")
-                    }
-                    K::InvalidAudience => {
-                        invalid("Access token validation failure. Invalid audience.")
-                    }
-                    K::InvalidSignature => {
-                        invalid("Access token validation failure: the signature is invalid.")
-                    }
-                    K::MissingRequiredClaim(c) => AuthError::Invalid(format!(
-                        "Access token validation failure: the '{c}' claim is missing."
-                    )),
-                    _ => invalid("Access token validation failure."),
-                }
-            })?;
-        let claims = data.claims;
-        if claims.iss != self.authority.issuer(&claims.tid) {
-            return Err(invalid("Access token validation failure. Invalid issuer."));
+        let mut accepted = self.authority.issuer(&tid);
+        if let Some(base) = request_base
+            && iss == format!("{base}/{tid}/v2.0")
+        {
+            accepted = iss.clone();
         }
-        Ok(claims)
+        decode(
+            token,
+            &self.builtin_key,
+            &self.validation(Algorithm::RS256, &accepted),
+        )
     }
+}
+
+fn decode(token: &str, key: &DecodingKey, validation: &Validation) -> Result<Claims, AuthError> {
+    use jsonwebtoken::errors::ErrorKind as K;
+    jsonwebtoken::decode::<Claims>(token, key, validation)
+        .map(|d| d.claims)
+        .map_err(|e| match e.kind() {
+            K::ExpiredSignature => invalid("Lifetime validation failed, the token is expired."),
+            K::ImmatureSignature => {
+                invalid("Lifetime validation failed, the token is not yet valid.")
+            }
+            K::InvalidAudience => invalid("Access token validation failure. Invalid audience."),
+            K::InvalidIssuer => invalid("Access token validation failure. Invalid issuer."),
+            K::InvalidSignature => {
+                invalid("Access token validation failure: the signature is invalid.")
+            }
+            K::MissingRequiredClaim(c) => AuthError::Invalid(format!(
+                "Access token validation failure: the '{c}' claim is missing."
+            )),
+            _ => invalid("Access token validation failure."),
+        })
 }
