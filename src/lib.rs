@@ -17,6 +17,7 @@
 //! - [`generate`]: deterministic synthetic tenants in the ingest format (demo, benchmarks).
 //! - [`server`]: wiring a [`server::Config`] into a running server with graceful shutdown.
 //! - [`telemetry`]: logging setup and Prometheus metrics.
+//! - [`throttle`]: Graph-style sliding-window limits on report calls.
 //! - [`tls`]: rustls configuration, the self-signed certificate set, the TLS listener.
 
 pub mod api;
@@ -29,4 +30,5 @@ pub mod reports;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod tls;

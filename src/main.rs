@@ -43,7 +43,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the Graph-compatible API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Start a server on a fresh demo tenant and print ready-to-paste curl lines.
     Demo(DemoArgs),
     /// Ingest NDJSON files straight into the store (server not running); one file = one batch.
@@ -138,12 +138,39 @@ struct ServeArgs {
     /// The external issuer's JWKS as a file.
     #[arg(long, requires = "issuer", env = "REPORTROOT_JWKS_FILE")]
     jwks_file: Option<PathBuf>,
+    /// Report-call throttling: `off`, `graph` (Graph's published limits: 14 CSV calls per app
+    /// per tenant and 40 per tenant per 10 minutes, 100 JSON), or `csv=N,tenant=N,json=N`.
+    #[arg(long, default_value = "off", env = "REPORTROOT_THROTTLE")]
+    throttle: reportroot::throttle::Limits,
+    /// Answer this share (0–1) of report calls and downloads with an injected error.
+    #[arg(long, default_value_t = 0.0, env = "REPORTROOT_CHAOS_RATE")]
+    chaos_rate: f64,
+    /// The statuses injected faults use.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "429,500,503,504",
+        env = "REPORTROOT_CHAOS_CODES"
+    )]
+    chaos_codes: Vec<u16>,
     /// Largest ingest request body, in bytes.
     #[arg(long, default_value_t = 256 << 20, env = "REPORTROOT_MAX_BODY_BYTES")]
     max_body_bytes: usize,
     /// Longest ingest line, in bytes.
     #[arg(long, default_value_t = 1 << 20, env = "REPORTROOT_MAX_LINE_BYTES")]
     max_line_bytes: usize,
+    /// Most records in one ingest batch.
+    #[arg(long, default_value_t = 50_000_000, env = "REPORTROOT_MAX_RECORDS")]
+    max_records: usize,
+    /// Largest request head (request line and headers), in bytes.
+    #[arg(long, default_value_t = 64 << 10, env = "REPORTROOT_MAX_HEADER_BYTES")]
+    max_header_bytes: usize,
+    /// Time to receive a request head; also the idle keep-alive timeout.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "REPORTROOT_HEADER_TIMEOUT")]
+    header_timeout: Duration,
+    /// Time to answer one request (408 after that).
+    #[arg(long, default_value = "300s", value_parser = parse_duration, env = "REPORTROOT_REQUEST_TIMEOUT")]
+    request_timeout: Duration,
 }
 
 #[derive(Args)]
@@ -249,7 +276,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Command::Serve(a) => serve(a),
+        Command::Serve(a) => serve(*a),
         Command::Demo(a) => demo(a),
         Command::Ingest(a) => ingest(a),
         Command::Token(a) => token(a),
@@ -273,6 +300,20 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config.link_ttl = a.link_ttl;
     config.max_body_bytes = a.max_body_bytes;
     config.ingest_limits.max_line_bytes = a.max_line_bytes;
+    config.ingest_limits.max_records = a.max_records;
+    config.connection.max_header_bytes = a.max_header_bytes;
+    config.connection.header_timeout = a.header_timeout;
+    config.connection.request_timeout = a.request_timeout;
+    config.throttle = a.throttle;
+    if !(0.0..=1.0).contains(&a.chaos_rate) {
+        bail!("--chaos-rate must be between 0 and 1");
+    }
+    if a.chaos_rate > 0.0 {
+        config.chaos = Some(reportroot::api::Chaos {
+            rate: a.chaos_rate,
+            codes: a.chaos_codes,
+        });
+    }
     config.tls = match (a.tls, a.tls_cert, a.tls_key) {
         (Some(_), _, _) => Some(TlsSource::SelfSigned),
         (None, Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),

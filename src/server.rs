@@ -32,6 +32,35 @@ pub struct Config {
     pub tls: Option<TlsSource>,
     /// Accept tokens from this external OpenID Connect issuer beside the built-in one.
     pub external_issuer: Option<ExternalIssuer>,
+    /// Report-call throttling (off by default).
+    pub throttle: crate::throttle::Limits,
+    /// Fault injection for client testing (off by default).
+    pub chaos: Option<crate::api::Chaos>,
+    pub connection: ConnectionLimits,
+}
+
+/// Limits on connections and requests, applied by the HTTP server itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Largest request head (request line and headers), in bytes (at least 8 KiB).
+    pub max_header_bytes: usize,
+    /// Most header fields in one request.
+    pub max_headers: usize,
+    /// Time to receive a request's head; also how long an idle keep-alive connection is kept.
+    pub header_timeout: Duration,
+    /// Time to answer one request, body included (408 in Graph's envelope after that).
+    pub request_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_header_bytes: 64 << 10,
+            max_headers: 100,
+            header_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(300),
+        }
+    }
 }
 
 impl Config {
@@ -46,6 +75,9 @@ impl Config {
             ingest_limits: Limits::default(),
             tls: None,
             external_issuer: None,
+            throttle: crate::throttle::Limits::default(),
+            chaos: None,
+            connection: ConnectionLimits::default(),
         }
     }
 }
@@ -79,6 +111,7 @@ pub struct Server {
     listener: Listener,
     app: axum::Router,
     local_addr: SocketAddr,
+    limits: ConnectionLimits,
 }
 
 impl Server {
@@ -94,6 +127,9 @@ impl Server {
             ingest_limits,
             tls,
             external_issuer,
+            throttle,
+            chaos,
+            connection,
         } = config;
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_string());
         let dir = data_dir.clone();
@@ -139,12 +175,20 @@ impl Server {
             max_body_bytes,
             ingest_limits,
             data_dir: data_dir.clone(),
+            chaos,
+            request_timeout: connection.request_timeout,
         };
-        let state = Arc::new(AppState::new(Arc::new(registry), verifier, settings));
+        let state = Arc::new(AppState::new(
+            Arc::new(registry),
+            verifier,
+            settings,
+            throttle,
+        ));
         Ok(Server {
             listener,
             app: api::router(state),
             local_addr,
+            limits: connection,
         })
     }
 
@@ -166,23 +210,63 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         match self.listener {
-            Listener::Plain(l) => {
-                axum::serve(l, self.app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-            Listener::Tls(l) => {
-                axum::serve(l, self.app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
+            Listener::Plain(l) => serve_loop(l, self.app, self.limits, shutdown).await,
+            Listener::Tls(l) => serve_loop(l, self.app, self.limits, shutdown).await,
         }
-        .map_err(ServerError::Serve)
+        Ok(())
     }
 
     /// Serves until SIGINT or SIGTERM.
     pub async fn run(self) -> Result<(), ServerError> {
         self.run_until(shutdown_signal()).await
+    }
+}
+
+/// The accept loop: hyper's HTTP/1 server with the connection limits, and a graceful
+/// shutdown that stops accepting, lets open requests finish (30 s at most), then returns.
+async fn serve_loop<L>(
+    mut listener: L,
+    app: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use tower::ServiceExt;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (io, _addr) = tokio::select! {
+            conn = listener.accept() => conn,
+            _ = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+        let conn = http.serve_connection(TokioIo::new(io), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("gave up waiting for open connections after 30 s"),
     }
 }
 

@@ -12,8 +12,10 @@ use axum::response::Response;
 use serde_json::json;
 use tracing::Instrument;
 
-use super::AppState;
+use axum::response::IntoResponse;
+
 use super::error::ErrorInfo;
+use super::{ApiError, AppState};
 use crate::telemetry::metrics_labels::{RequestLabels, RouteLabels};
 
 /// A bounded route label for metrics.
@@ -52,7 +54,16 @@ pub async fn request_context(
     let route = route_label(&path);
     let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
     let started = Instant::now();
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    let timeout = state.settings.request_timeout;
+    let mut resp = match tokio::time::timeout(timeout, next.run(req).instrument(span.clone())).await
+    {
+        Ok(resp) => resp,
+        Err(_) => ApiError::RequestTimeout(format!(
+            "The request was not answered within {} seconds.",
+            timeout.as_secs()
+        ))
+        .into_response(),
+    };
 
     if let Some(info) = resp.extensions_mut().remove::<ErrorInfo>() {
         let body = json!({"error": {

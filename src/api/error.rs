@@ -28,6 +28,18 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
+    /// A fault injected by `--chaos-rate`, with the status it chose.
+    #[error(
+        "Injected fault (--chaos-rate): the server answers {status} on purpose so clients can test their retry logic."
+    )]
+    Injected {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     /// Details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -38,6 +50,17 @@ pub enum ApiError {
 pub struct ErrorInfo {
     pub code: &'static str,
     pub message: String,
+}
+
+/// Graph's code for a status, for injected faults.
+fn injected_code(status: u16) -> (StatusCode, &'static str) {
+    match status {
+        429 => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+        502 => (StatusCode::BAD_GATEWAY, "BadGateway"),
+        503 => (StatusCode::SERVICE_UNAVAILABLE, "ServiceNotAvailable"),
+        504 => (StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
+    }
 }
 
 impl ApiError {
@@ -55,6 +78,9 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge")
             }
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "RequestTimeout"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+            ApiError::Injected { status, .. } => injected_code(*status),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
         }
     }
@@ -70,7 +96,18 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            ApiError::Injected { retry_after, .. } => *retry_after,
+            _ => None,
+        };
         let mut resp = status.into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
         resp.extensions_mut().insert(ErrorInfo { code, message });
         resp
     }

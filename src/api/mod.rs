@@ -1,8 +1,10 @@
 //! The HTTP API: Graph's report URLs, the pre-authenticated downloads, ingest, the
-//! Entra-compatible sign-in endpoints, and the operational endpoints. Only this layer knows HTTP, Graph JSON, CSV and OData, and only
+//! Entra-compatible sign-in endpoints, and the operational endpoints. Only this layer knows
+//! HTTP, Graph JSON, CSV and OData, and only
 //! [`error`] maps errors to statuses and Graph codes.
 
 mod cache;
+mod chaos;
 mod context;
 pub mod error;
 mod identity;
@@ -40,6 +42,18 @@ pub struct ApiSettings {
     pub ingest_limits: crate::ingest::Limits,
     /// The data dir (app registrations are read from it on each token request).
     pub data_dir: std::path::PathBuf,
+    /// Fault injection on report calls and downloads (off when `None`).
+    pub chaos: Option<Chaos>,
+    /// Time to answer one request.
+    pub request_timeout: Duration,
+}
+
+/// `--chaos-rate` / `--chaos-codes`: answer this share of Graph calls with one of these
+/// statuses, in Graph's error shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chaos {
+    pub rate: f64,
+    pub codes: Vec<u16>,
 }
 
 /// Everything a handler needs, shared behind an `Arc`.
@@ -48,16 +62,23 @@ pub struct AppState {
     pub verifier: Verifier,
     pub metrics: Metrics,
     pub settings: ApiSettings,
+    pub throttle: crate::throttle::Throttle,
     cache: cache::ReportCache,
 }
 
 impl AppState {
-    pub fn new(registry: Arc<Registry>, verifier: Verifier, settings: ApiSettings) -> AppState {
+    pub fn new(
+        registry: Arc<Registry>,
+        verifier: Verifier,
+        settings: ApiSettings,
+        throttle: crate::throttle::Limits,
+    ) -> AppState {
         AppState {
             registry,
             verifier,
             metrics: Metrics::new(),
             settings,
+            throttle: crate::throttle::Throttle::new(throttle),
             cache: cache::ReportCache::default(),
         }
     }
@@ -81,6 +102,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/v1/tenants/{tid}/ingest", post(ingest::ingest))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
+        // Outermost last: the request context wraps fault injection, so injected errors get
+        // the envelope, ids and metrics too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            chaos::inject,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             context::request_context,

@@ -1,7 +1,7 @@
 //! The report call (`302` to a signed link, `304`, or beta JSON) and the download it links to.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +14,7 @@ use super::odata::{self, Function, ODataError, ReportCall};
 use super::{ApiError, AppState, render};
 use crate::auth::{AuthError, Claims, policy};
 use crate::model::TenantId;
+use crate::throttle::CallKey;
 
 /// Verifies the request's bearer token.
 pub(super) async fn bearer_claims(
@@ -197,6 +198,22 @@ pub async fn report(
         ODataError::InvalidArgument(m) => ApiError::InvalidArgument(m),
     })?;
     let format = choose_format(beta, call.function, &uri, &headers)?;
+    let key = CallKey {
+        tenant: tid.to_string(),
+        app: claims.app_id().unwrap_or_default().to_string(),
+        function: call.function.name(),
+        json: format == Format::Json,
+    };
+    if let Err(wait) = state.throttle.check(&key, Instant::now()) {
+        return Err(ApiError::TooManyRequests {
+            message: format!(
+                "Too many requests for {} from this application in this tenant. Retry after {} seconds.",
+                call.function.name(),
+                wait.as_secs()
+            ),
+            retry_after: wait.as_secs(),
+        });
+    }
     let entry = current_entry(&state, tid.clone(), call).await?;
     let base = base_url(&state, &headers);
 
