@@ -15,9 +15,28 @@ use crate::reports;
 /// Versions kept per tenant and report.
 const KEEP_VERSIONS: usize = 4;
 
+/// The data a report depends on: activation reports ignore activity (but not R), so an
+/// activity-only batch does not invalidate them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataKey {
+    version: u64,
+    refresh: Option<crate::model::Day>,
+}
+
+fn data_key(state: &TenantState, call: ReportCall) -> DataKey {
+    let version = match call.function {
+        Function::ServicesUserCounts => state.version(),
+        _ => state.directory_version(),
+    };
+    DataKey {
+        version,
+        refresh: state.refresh_date(),
+    }
+}
+
 #[derive(Debug)]
 pub struct Entry {
-    pub version: u64,
+    pub version: DataKey,
     /// Quoted strong entity tag of the CSV bytes.
     pub etag: String,
     /// BOM + CSV, exactly as downloaded.
@@ -74,11 +93,11 @@ impl ReportCache {
         call: ReportCall,
     ) -> Result<Arc<Entry>, EngineError> {
         let key = (tid.clone(), call);
-        let version = registry.read(tid, |s| s.version())?;
+        let version = registry.read(tid, |s| data_key(s, call))?;
         if let Some(e) = self.lookup(&key, |e| e.version == version) {
             return Ok(e);
         }
-        let (version, computed) = registry.read(tid, |s| (s.version(), compute(s, call)))?;
+        let (version, computed) = registry.read(tid, |s| (data_key(s, call), compute(s, call)))?;
         let csv = render::csv(call.function, &computed);
         let entry = Arc::new(Entry {
             version,

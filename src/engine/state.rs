@@ -1,11 +1,12 @@
 //! One tenant's state, and how a batch is planned against it and applied to it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use roaring::RoaringBitmap;
 
 use crate::ingest::{IngestError, Numbered};
-use crate::model::{Day, Platform, Record, Service, Span, TenantId};
+use crate::model::{Day, Period, Platform, Record, Service, Span, TenantId};
 use crate::store::{
     ActivationRow, ActivityDay, Changeset, LicenseRow, ProductRow, TenantMeta, UserRow,
 };
@@ -37,6 +38,18 @@ pub struct ActivationState {
     pub shared_computer: bool,
 }
 
+/// Users active in each service over each period ending on R, kept up to date as activity
+/// arrives (an OR of the new day's bitmap) and rebuilt only when R moves.
+#[derive(Debug, Default)]
+struct Windows {
+    r: Option<Day>,
+    /// `[service][period]`.
+    unions: [[RoaringBitmap; 4]; 6],
+}
+
+/// Users existing and licensed on R, per service (index 6: for any service).
+pub type Licensed = [RoaringBitmap; 7];
+
 #[derive(Debug)]
 pub struct TenantState {
     tenant: TenantId,
@@ -46,6 +59,11 @@ pub struct TenantState {
     product_index: HashMap<String, u32>,
     activity: [BTreeMap<Day, RoaringBitmap>; 6],
     meta: TenantMeta,
+    /// Bumped when users, licenses, products or activations change (activity alone does not).
+    directory_version: u64,
+    windows: Windows,
+    /// Licensed sets for (directory version, R), computed on first use.
+    licensed: Mutex<Option<(u64, Day, Arc<Licensed>)>>,
 }
 
 impl TenantState {
@@ -58,6 +76,9 @@ impl TenantState {
             product_index: HashMap::new(),
             activity: Default::default(),
             meta: TenantMeta::default(),
+            directory_version: 0,
+            windows: Windows::default(),
+            licensed: Mutex::new(None),
         }
     }
 
@@ -95,6 +116,68 @@ impl TenantState {
 
     pub fn product_count(&self) -> usize {
         self.products.len()
+    }
+
+    /// Changes when anything but activity changes; reports that ignore activity key on it.
+    pub fn directory_version(&self) -> u64 {
+        self.directory_version
+    }
+
+    /// Users with activity in `service` during `period` ending on R (licensed or not).
+    pub fn active_in_window(&self, service: Service, period: Period) -> &RoaringBitmap {
+        &self.windows.unions[service.index()][period.index()]
+    }
+
+    /// Users existing and licensed on `r`, per service and for any service. Cached per
+    /// directory version and `r`.
+    pub fn licensed_on(&self, r: Day) -> Arc<Licensed> {
+        let mut cache = self.licensed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, day, l)) = cache.as_ref()
+            && *v == self.directory_version
+            && *day == r
+        {
+            return l.clone();
+        }
+        let mut l: Licensed = Default::default();
+        for (ord, user) in self.users.iter().enumerate() {
+            if !user.exists_on(r) {
+                continue;
+            }
+            let mut any = false;
+            for s in Service::ALL {
+                if user.licenses[s.index()].is_some_and(|x| x.holds_on(r)) {
+                    // Ordinals ascend, so these inserts are appends.
+                    l[s.index()].insert(ord as u32);
+                    any = true;
+                }
+            }
+            if any {
+                l[6].insert(ord as u32);
+            }
+        }
+        let l = Arc::new(l);
+        *cache = Some((self.directory_version, r, l.clone()));
+        l
+    }
+
+    fn rebuild_windows(&mut self) {
+        let r = self.refresh_date();
+        let mut w = Windows {
+            r,
+            ..Windows::default()
+        };
+        if let Some(r) = r {
+            for s in Service::ALL {
+                let days = &self.activity[s.index()];
+                for p in Period::ALL {
+                    let u = &mut w.unions[s.index()][p.index()];
+                    for (_, bits) in days.range(r.minus(p.days() - 1)..=r) {
+                        *u |= bits;
+                    }
+                }
+            }
+        }
+        self.windows = w;
     }
 
     /// The per-day bitmaps of users active in `service`.
@@ -263,6 +346,10 @@ impl TenantState {
 
     /// Applies a planned (and committed) changeset.
     pub fn apply(&mut self, c: Changeset) {
+        let directory_changed = !(c.users.is_empty()
+            && c.licenses.is_empty()
+            && c.products.is_empty()
+            && c.activations.is_empty());
         for u in c.users {
             self.user_mut(u.ord).deleted = u.deleted;
             self.index.insert(u.id.into_boxed_str(), u.ord);
@@ -297,9 +384,97 @@ impl TenantState {
                 None => user.activations.push(new),
             }
         }
+        let touched: Vec<(Service, Day)> = c.activity.iter().map(|a| (a.service, a.day)).collect();
         for a in c.activity {
             self.activity[a.service.index()].insert(a.day, a.users);
         }
         self.meta = c.meta;
+        if directory_changed {
+            self.directory_version += 1;
+        }
+        if self.windows.r != self.refresh_date() {
+            self.rebuild_windows();
+        } else if let Some(r) = self.windows.r {
+            for (s, d) in touched {
+                let Some(bits) = self.activity[s.index()].get(&d) else {
+                    continue;
+                };
+                for p in Period::ALL {
+                    if d <= r && d > r.minus(p.days()) {
+                        self.windows.unions[s.index()][p.index()] |= bits;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    fn naive_window(s: &TenantState, service: Service, p: Period) -> RoaringBitmap {
+        let mut u = RoaringBitmap::new();
+        if let Some(r) = s.refresh_date() {
+            for (_, b) in s.activity(service).range(r.minus(p.days() - 1)..=r) {
+                u |= b;
+            }
+        }
+        u
+    }
+
+    /// The incrementally kept window unions always equal a union computed from scratch, as
+    /// batches add activity inside, before and after R and move R (by activity or refresh).
+    #[test]
+    fn incremental_windows_match_a_full_rebuild() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut state = TenantState::empty(TenantId::parse("t").unwrap());
+        let base = Day::parse("2026-01-01").unwrap();
+        let mut line = 0;
+        let mut next = |record: Record| {
+            line += 1;
+            Numbered { line, record }
+        };
+        let users: Vec<Numbered> = (0..50)
+            .map(|i| {
+                next(Record::User {
+                    id: format!("u{i}"),
+                    user_principal_name: format!("u{i}@x"),
+                    display_name: String::new(),
+                    deleted: None,
+                })
+            })
+            .collect();
+        let c = state.plan(&users).unwrap();
+        state.apply(c);
+        let mut refresh = base;
+        for round in 0..60 {
+            let mut batch = Vec::new();
+            for _ in 0..rng.gen_range(1..30) {
+                batch.push(next(Record::Activity {
+                    user_id: format!("u{}", rng.gen_range(0..50)),
+                    service: Service::ALL[rng.gen_range(0..6)],
+                    date: base.plus(rng.gen_range(0..400)),
+                }));
+            }
+            if round % 7 == 3 {
+                refresh = refresh.plus(rng.gen_range(0..40));
+                batch.push(next(Record::Refresh { date: refresh }));
+            }
+            let c = state.plan(&batch).unwrap();
+            state.apply(c);
+            for s in Service::ALL {
+                for p in Period::ALL {
+                    assert_eq!(
+                        state.active_in_window(s, p),
+                        &naive_window(&state, s, p),
+                        "round {round} {s:?} {p:?}"
+                    );
+                }
+            }
+        }
     }
 }

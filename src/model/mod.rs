@@ -2,9 +2,11 @@
 //! platforms and the ingest records. No I/O, no HTTP, no SQL here.
 
 mod day;
+mod period;
 mod record;
 
 pub use day::{Day, DayParseError};
+pub use period::Period;
 pub use record::{Activation, Platform, Record, Service, Span};
 
 /// A tenant id as it appears in tokens (`tid`) and URLs. Compared case-insensitively by

@@ -1,5 +1,6 @@
-//! Active users per service over a period: the union of the period's per-day activity
-//! bitmaps, intersected with the users licensed (and existing) on the refresh date.
+//! Active users per service over a period: the engine's running union of the period's
+//! per-day activity bitmaps, intersected with the users licensed (and existing) on the
+//! refresh date.
 
 use roaring::RoaringBitmap;
 
@@ -22,41 +23,22 @@ pub fn services_user_counts(state: &TenantState, period: Period) -> Report<Servi
             rows: Vec::new(),
         };
     };
-    let first = r.minus(period.days() - 1);
-    // Users licensed for each service on R, built in ordinal order (cheap appends).
-    let mut licensed: [RoaringBitmap; 6] = Default::default();
-    for (ord, user) in state.users().iter().enumerate() {
-        if !user.exists_on(r) {
-            continue;
-        }
-        for s in Service::ALL {
-            if user.licenses[s.index()].is_some_and(|l| l.holds_on(r)) {
-                // Ordinals ascend, so this is an append; `insert` is the safe general form.
-                licensed[s.index()].insert(ord as u32);
-            }
-        }
-    }
+    let licensed = state.licensed_on(r);
     let mut row = ServicesUserCountsRow {
         active: [0; 7],
         inactive: [0; 7],
         period_days: period.days() as u32,
     };
-    let mut any_licensed = RoaringBitmap::new();
     let mut any_active = RoaringBitmap::new();
     for s in Service::ALL {
-        let mut window = RoaringBitmap::new();
-        for (_, day) in state.activity(s).range(first..=r) {
-            window |= day;
-        }
-        window &= &licensed[s.index()];
+        let active = state.active_in_window(s, period) & &licensed[s.index()];
         let total = licensed[s.index()].len();
-        row.active[s.index()] = window.len();
-        row.inactive[s.index()] = total - window.len();
-        any_licensed |= &licensed[s.index()];
-        any_active |= &window;
+        row.active[s.index()] = active.len();
+        row.inactive[s.index()] = total - active.len();
+        any_active |= active;
     }
     row.active[6] = any_active.len();
-    row.inactive[6] = any_licensed.len() - any_active.len();
+    row.inactive[6] = licensed[6].len() - any_active.len();
     Report {
         refresh_date: Some(r),
         rows: vec![row],
