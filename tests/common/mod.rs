@@ -155,7 +155,11 @@ impl TestServer {
     /// downloaded body bytes.
     pub async fn download(&self, tid: &str, path: &str) -> Vec<u8> {
         let resp = self.get(path, &self.reader(tid)).await;
-        assert_eq!(resp.status().as_u16(), 302, "report call for {path} should redirect");
+        assert_eq!(
+            resp.status().as_u16(),
+            302,
+            "report call for {path} should redirect"
+        );
         let location = resp
             .headers()
             .get("location")
