@@ -85,6 +85,22 @@ impl ReportCache {
         map.get(key)?.iter().find(|e| pred(e)).cloned()
     }
 
+    /// The cached report for the tenant's current data, if the tenant is loaded and the
+    /// report was computed already: the non-blocking fast path of every warm request.
+    pub fn cached(
+        &self,
+        registry: &Registry,
+        tid: &TenantId,
+        call: ReportCall,
+    ) -> Option<Arc<Entry>> {
+        let shared = registry.loaded(tid)?;
+        let version = {
+            let state = shared.read().unwrap_or_else(|p| p.into_inner());
+            data_key(&state, call)
+        };
+        self.lookup(&(tid.clone(), call), |e| e.version == version)
+    }
+
     /// The report as of the tenant's current data, computed on a miss. Blocking.
     pub fn current(
         &self,

@@ -163,6 +163,9 @@ async fn current_entry(
     tid: TenantId,
     call: ReportCall,
 ) -> Result<Arc<Entry>, ApiError> {
+    if let Some(e) = state.cache.cached(&state.registry, &tid, call) {
+        return Ok(e);
+    }
     let st = state.clone();
     Ok(tokio::task::spawn_blocking(move || st.cache.current(&st.registry, &tid, call)).await??)
 }

@@ -61,6 +61,15 @@ impl Registry {
         Ok(shared)
     }
 
+    /// The tenant's state if it is already loaded (never blocks on the store).
+    pub fn loaded(&self, tid: &TenantId) -> Option<Shared> {
+        self.tenants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tid)
+            .cloned()
+    }
+
     /// Loads every stored tenant (at start-up, so the first report is fast).
     pub fn warm_up(&self) -> Result<usize, EngineError> {
         let ids = self.store.tenants()?;

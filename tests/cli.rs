@@ -1,0 +1,189 @@
+//! The binary as a user runs it: `demo` (the README's main job) answers its own curl lines,
+//! `generate` → `ingest` → `serve` agree, `token` mints tokens the server accepts, and SIGTERM
+//! stops the server cleanly.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_reportroot");
+
+/// Reads stdout lines until one contains `until`; returns them all.
+fn read_until(child: &mut Child, until: &str) -> Vec<String> {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let until = until.to_string();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let done = line.contains(&until);
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        let _ = tx.send(lines);
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("the binary printed its banner in time")
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("the server did not stop within 10 s of SIGTERM");
+}
+
+#[tokio::test]
+async fn demo_answers_its_own_curl_lines_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--users",
+            "150",
+            "--data",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start demo");
+    let lines = read_until(&mut child, "Press Ctrl-C");
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("export TOKEN='"))
+        .and_then(|l| l.strip_suffix('\''))
+        .expect("an export TOKEN line")
+        .to_string();
+    let urls: Vec<String> = lines
+        .iter()
+        .filter(|l| l.starts_with("curl "))
+        .map(|l| {
+            let url = l.rsplit(" \"").next().unwrap().trim_end_matches('"');
+            url.replace("\\$", "$")
+        })
+        .collect();
+    assert_eq!(urls.len(), 4, "{lines:?}");
+    let client = reqwest::Client::new();
+    for url in &urls {
+        let resp = client
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "{url}");
+        let body = resp.bytes().await.unwrap();
+        if url.contains("$format=application/json") {
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(v["value"].as_array().map(Vec::len), Some(1), "{url}");
+        } else {
+            assert!(
+                body.starts_with(b"\xEF\xBB\xBFReport Refresh Date,"),
+                "{url}"
+            );
+            assert!(
+                body.split(|b| *b == b'\n').count() > 2,
+                "{url} has data rows"
+            );
+        }
+    }
+    let status = terminate(&mut child);
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
+
+#[tokio::test]
+async fn generate_ingest_token_and_serve_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.ndjson");
+    let tid = common::TENANT_A;
+    let ok = Command::new(BIN)
+        .args([
+            "generate", "--tenant", tid, "--users", "300", "--days", "30", "--seed", "9", "--out",
+        ])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let data = dir.path().join("data");
+    let out = Command::new(BIN)
+        .args(["ingest", "--tenant", tid, "--data"])
+        .arg(&data)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("report refresh date 2026-10-31"));
+
+    // A bad file is refused whole, naming the line.
+    let bad = dir.path().join("bad.ndjson");
+    std::fs::write(
+        &bad,
+        "{\"type\":\"refresh\",\"date\":\"2026-11-01\"}\n{\"type\":\"nope\"}\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["ingest", "--tenant", tid, "--data"])
+        .arg(&data)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: field 'type'"));
+
+    let token = Command::new(BIN)
+        .args(["token", "--tenant", tid, "--app", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = read_until(&mut child, "listening on");
+    let base = lines
+        .last()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let resp = reqwest::Client::new()
+        .get(format!(
+            "{base}/v1.0/reports/getOffice365ServicesUserCounts(period='D7')"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    // The refused file's refresh record did not move R.
+    assert!(body.contains("\r\n2026-10-31,"), "{body}");
+    assert!(terminate(&mut child).success());
+}
