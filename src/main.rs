@@ -1,6 +1,6 @@
 //! The `reportroot` binary: command-line parsing over the library. `anyhow` lives here only.
 
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reportroot::auth::{Authority, ExternalIssuer, JwksSource, apps};
 use reportroot::engine::Registry;
 use reportroot::generate;
-use reportroot::ingest::{BatchParser, Limits};
+use reportroot::ingest::{Limits, parse_block};
 use reportroot::model::{Day, TenantId};
 use reportroot::server::{Config, Server};
 use reportroot::store::SqliteStore;
@@ -368,25 +368,45 @@ fn ingest_file(
     } else {
         ProgressBar::hidden()
     };
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut parser = BatchParser::new(limits);
+    // Read blocks of whole lines and parse each on every core.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut reader = file;
     let mut batch = Vec::new();
-    let mut line = Vec::new();
-    let mut n = 0usize;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut first_line = 1usize;
+    let mut buf = vec![0u8; 64 << 20];
     loop {
-        line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
+        let read = std::io::Read::read(&mut reader, &mut buf)
             .with_context(|| format!("reading {}", path.display()))?;
+        bar.inc(read as u64);
+        carry.extend_from_slice(&buf[..read]);
+        let end = if read == 0 {
+            carry.len()
+        } else {
+            match carry.iter().rposition(|b| *b == b'\n') {
+                Some(i) => i + 1,
+                None => continue,
+            }
+        };
+        let block: Vec<u8> = carry.drain(..end).collect();
+        if !block.is_empty() {
+            let lines = block.iter().filter(|b| **b == b'\n').count()
+                + usize::from(!block.ends_with(b"\n"));
+            let parsed = parse_block(&block, first_line, &limits, threads).map_err(|e| {
+                anyhow::anyhow!("{}: {e}; nothing of this file was stored", path.display())
+            })?;
+            batch.extend(parsed);
+            if batch.len() > limits.max_records {
+                bail!(
+                    "{}: more than {} records; nothing of this file was stored",
+                    path.display(),
+                    limits.max_records
+                );
+            }
+            first_line += lines;
+        }
         if read == 0 {
             break;
-        }
-        n += 1;
-        bar.inc(read as u64);
-        match parser.push(n, &line) {
-            Ok(Some(rec)) => batch.push(rec),
-            Ok(None) => {}
-            Err(e) => bail!("{}: {e}; nothing of this file was stored", path.display()),
         }
     }
     bar.set_message(format!("committing {}", path.display()));

@@ -59,7 +59,14 @@ pub async fn ingest(
     let st = state.clone();
     let limits = state.settings.ingest_limits;
     let outcome = tokio::task::spawn_blocking(move || {
-        let batch = ingest::parse_batch(&body, &limits).map_err(EngineError::Rejected)?;
+        // Big bodies are parsed on every core.
+        let threads = if body.len() > 4 << 20 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            1
+        };
+        let batch =
+            ingest::parse_block(&body, 1, &limits, threads).map_err(EngineError::Rejected)?;
         st.registry.ingest(&tid, &batch)
     })
     .await?;

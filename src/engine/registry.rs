@@ -96,9 +96,20 @@ impl Registry {
     pub fn ingest(&self, tid: &TenantId, batch: &[Numbered]) -> Result<IngestOutcome, EngineError> {
         let shared = self.tenant(tid)?;
         let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
+        let t0 = std::time::Instant::now();
         let change = state.plan(batch)?;
+        let t1 = std::time::Instant::now();
         self.store.commit(tid, &change)?;
+        let t2 = std::time::Instant::now();
         state.apply(change);
+        tracing::debug!(
+            tenant = %tid,
+            records = batch.len(),
+            plan_ms = (t1 - t0).as_secs_f64() * 1e3,
+            commit_ms = (t2 - t1).as_secs_f64() * 1e3,
+            apply_ms = t2.elapsed().as_secs_f64() * 1e3,
+            "batch applied"
+        );
         Ok(IngestOutcome {
             ingested: batch.len(),
             refresh_date: state.refresh_date(),

@@ -70,7 +70,116 @@ pub fn parse_batch(bytes: &[u8], limits: &Limits) -> Result<Vec<Numbered>, Inges
     Ok(out)
 }
 
+/// Parses a block of whole lines on `threads` threads, numbering lines from
+/// `first_line`. The result is the same as [`parse_batch`] (same records, same first error).
+pub fn parse_block(
+    bytes: &[u8],
+    first_line: usize,
+    limits: &Limits,
+    threads: usize,
+) -> Result<Vec<Numbered>, IngestError> {
+    let threads = threads.clamp(1, 64);
+    // Split at line ends into `threads` pieces of about equal size.
+    let mut cuts = vec![0usize];
+    for k in 1..threads {
+        let target = bytes.len() * k / threads;
+        let from = target.max(*cuts.last().unwrap_or(&0));
+        match bytes[from..].iter().position(|b| *b == b'\n') {
+            Some(i) => cuts.push(from + i + 1),
+            None => break,
+        }
+    }
+    cuts.push(bytes.len());
+    cuts.dedup();
+    let pieces: Vec<(&[u8], usize)> = {
+        let mut line = first_line;
+        cuts.windows(2)
+            .map(|w| {
+                let piece = &bytes[w[0]..w[1]];
+                let start = line;
+                line += piece.iter().filter(|b| **b == b'\n').count();
+                (piece, start)
+            })
+            .collect()
+    };
+    let results: Vec<Result<Vec<Numbered>, IngestError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pieces
+            .iter()
+            .map(|(piece, start)| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    let mut parser = BatchParser::new(Limits {
+                        max_records: usize::MAX,
+                        ..*limits
+                    });
+                    let piece = piece.strip_suffix(b"\n").unwrap_or(piece);
+                    if piece.is_empty() {
+                        return Ok(out);
+                    }
+                    for (i, raw) in piece.split(|b| *b == b'\n').enumerate() {
+                        if let Some(n) = parser.push(start + i, raw)? {
+                            out.push(n);
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(IngestError::Line {
+                        line: first_line,
+                        message: "the parser failed".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut out = Vec::new();
+    for r in results {
+        // The first failing piece holds the batch's first bad line.
+        out.extend(r?);
+        if out.len() > limits.max_records {
+            return Err(IngestError::TooManyRecords {
+                max: limits.max_records,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Incremental form of [`parse_batch`] for streaming a file line by line.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_parse_matches_sequential() {
+        let mut text = String::new();
+        for i in 0..500 {
+            text.push_str(&format!("{{\"type\":\"user\",\"id\":\"u{i}\",\"userPrincipalName\":\"u@x\",\"displayName\":\"\"}}\n"));
+            if i % 7 == 0 {
+                text.push('\n');
+            }
+        }
+        let seq = parse_batch(text.as_bytes(), &Limits::default()).unwrap();
+        for threads in 1..5 {
+            assert_eq!(
+                parse_block(text.as_bytes(), 1, &Limits::default(), threads).unwrap(),
+                seq
+            );
+        }
+        let bad = text.replacen("\"u300\"", "5", 1);
+        let want = parse_batch(bad.as_bytes(), &Limits::default()).unwrap_err();
+        assert_eq!(
+            parse_block(bad.as_bytes(), 1, &Limits::default(), 3).unwrap_err(),
+            want
+        );
+    }
+}
+
 #[derive(Debug)]
 pub struct BatchParser {
     limits: Limits,

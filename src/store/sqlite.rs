@@ -24,26 +24,26 @@ CREATE TABLE IF NOT EXISTS users (
     tid TEXT NOT NULL, ord INTEGER NOT NULL, id TEXT NOT NULL,
     upn TEXT NOT NULL, display_name TEXT NOT NULL, deleted INTEGER,
     PRIMARY KEY (tid, ord)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS service_licenses (
     tid TEXT NOT NULL, ord INTEGER NOT NULL, service INTEGER NOT NULL,
     assigned INTEGER NOT NULL, removed INTEGER,
     PRIMARY KEY (tid, ord, service)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS product_assignments (
     tid TEXT NOT NULL, ord INTEGER NOT NULL, product TEXT NOT NULL,
     assigned INTEGER NOT NULL, removed INTEGER,
     PRIMARY KEY (tid, ord, product)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS activations (
     tid TEXT NOT NULL, ord INTEGER NOT NULL, product TEXT NOT NULL, device TEXT NOT NULL,
     platform INTEGER NOT NULL, activated INTEGER NOT NULL, deactivated INTEGER, shared INTEGER NOT NULL,
     PRIMARY KEY (tid, ord, product, device)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS activity_days (
     tid TEXT NOT NULL, service INTEGER NOT NULL, day INTEGER NOT NULL, users BLOB NOT NULL,
     PRIMARY KEY (tid, service, day)
-);
+) WITHOUT ROWID;
 ";
 
 pub struct SqliteStore {
