@@ -3,8 +3,10 @@
 //! a batch against that state (checks that need stored state), and the [`Registry`] that ties
 //! state to the durable [`Store`](crate::store::Store): validate → commit durably → apply.
 
+mod compact;
 mod registry;
 mod state;
 
+pub use compact::{Deleted, Held};
 pub use registry::{EngineError, IngestOutcome, Registry};
-pub use state::{ActivationState, TenantState, UserState};
+pub use state::{ActivationState, Licensed, TenantState, UserState};

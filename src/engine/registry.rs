@@ -52,10 +52,8 @@ impl Registry {
         if let Some(t) = map.get(tid) {
             return Ok(t.clone());
         }
-        let state = match self.store.load(tid)? {
-            Some(stored) => TenantState::from_stored(tid.clone(), stored),
-            None => TenantState::empty(tid.clone()),
-        };
+        let mut state = TenantState::empty(tid.clone());
+        self.store.load(tid, &mut |chunk| state.apply(chunk))?;
         let shared = Arc::new(RwLock::new(state));
         map.insert(tid.clone(), shared.clone());
         Ok(shared)

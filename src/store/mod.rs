@@ -88,8 +88,9 @@ pub struct Changeset {
 
 /// A durable store of tenants. `commit` is atomic and durable when it returns `Ok`.
 pub trait Store: Send + Sync + 'static {
-    /// Reads a whole tenant back, or `None` if it was never written.
-    fn load(&self, tenant: &TenantId) -> Result<Option<Changeset>, StoreError>;
+    /// Streams a whole tenant back to `sink` in chunks (users before the rows naming them;
+    /// each chunk carries the meta). Returns `false` if the tenant was never written.
+    fn load(&self, tenant: &TenantId, sink: &mut dyn FnMut(Changeset)) -> Result<bool, StoreError>;
     /// Applies one batch's changes atomically and durably.
     fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError>;
     /// Every tenant with stored data.

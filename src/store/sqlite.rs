@@ -164,7 +164,12 @@ fn write(tx: &rusqlite::Transaction<'_>, t: &str, c: &Changeset) -> rusqlite::Re
     Ok(())
 }
 
-fn read(conn: &Connection, t: &str) -> Result<Option<Changeset>, StoreError> {
+/// Rows handed to the sink at a time, so loading never holds a whole tenant twice.
+const CHUNK: usize = 100_000;
+
+/// Streams a tenant to `sink` in chunks: users first, then licenses, products, activations
+/// and activity. Every chunk carries the tenant's meta.
+fn read(conn: &Connection, t: &str, sink: &mut dyn FnMut(Changeset)) -> Result<bool, StoreError> {
     let meta = conn
         .query_row(
             "SELECT explicit_refresh, max_activity, version FROM tenants WHERE tid = ?1",
@@ -179,131 +184,129 @@ fn read(conn: &Connection, t: &str) -> Result<Option<Changeset>, StoreError> {
         )
         .optional()
         .map_err(db)?;
-    let Some(meta) = meta else { return Ok(None) };
-    let mut c = Changeset {
+    let Some(meta) = meta else { return Ok(false) };
+    let fresh = || Changeset {
         meta,
         ..Changeset::default()
     };
+    let mut c = fresh();
+    let mut n = 0usize;
+    let mut flush = |c: &mut Changeset, n: &mut usize, force: bool| {
+        *n += 1;
+        if force || *n >= CHUNK {
+            sink(std::mem::replace(c, fresh()));
+            *n = 0;
+        }
+    };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("tenant {t}: {what}"));
+
     let mut st = conn
         .prepare(
             "SELECT ord, id, upn, display_name, deleted FROM users WHERE tid = ?1 ORDER BY ord",
         )
         .map_err(db)?;
-    c.users = st
-        .query_map([t], |r| {
-            Ok(UserRow {
-                ord: r.get(0)?,
-                id: r.get(1)?,
-                user_principal_name: r.get(2)?,
-                display_name: r.get(3)?,
-                deleted: opt_day(r.get(4)?),
-            })
-        })
-        .map_err(db)?
-        .collect::<Result<_, _>>()
-        .map_err(db)?;
-    let corrupt = |what: &str| StoreError::Corrupt(format!("tenant {t}: {what}"));
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        c.users.push(UserRow {
+            ord: r.get(0).map_err(db)?,
+            id: r.get(1).map_err(db)?,
+            user_principal_name: r.get(2).map_err(db)?,
+            display_name: r.get(3).map_err(db)?,
+            deleted: opt_day(r.get(4).map_err(db)?),
+        });
+        flush(&mut c, &mut n, false);
+    }
+
     let mut st = conn
         .prepare("SELECT ord, service, assigned, removed FROM service_licenses WHERE tid = ?1")
         .map_err(db)?;
-    let rows: Vec<(u32, i64, i64, Option<i64>)> = st
-        .query_map([t], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .map_err(db)?
-        .collect::<Result<_, _>>()
-        .map_err(db)?;
-    for (ord, service, start, end) in rows {
-        let service =
-            Service::from_index(service as usize).ok_or_else(|| corrupt("unknown service"))?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let service = Service::from_index(r.get::<_, i64>(1).map_err(db)? as usize)
+            .ok_or_else(|| corrupt("unknown service"))?;
         c.licenses.push(LicenseRow {
-            ord,
+            ord: r.get(0).map_err(db)?,
             service,
             span: Span {
-                start: Day(start as i32),
-                end: opt_day(end),
+                start: Day(r.get::<_, i64>(2).map_err(db)? as i32),
+                end: opt_day(r.get(3).map_err(db)?),
             },
         });
+        flush(&mut c, &mut n, false);
     }
+
     let mut st = conn
         .prepare("SELECT ord, product, assigned, removed FROM product_assignments WHERE tid = ?1")
         .map_err(db)?;
-    c.products = st
-        .query_map([t], |r| {
-            Ok(ProductRow {
-                ord: r.get(0)?,
-                product_type: r.get(1)?,
-                span: Span {
-                    start: Day(r.get::<_, i64>(2)? as i32),
-                    end: opt_day(r.get(3)?),
-                },
-            })
-        })
-        .map_err(db)?
-        .collect::<Result<_, _>>()
-        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        c.products.push(ProductRow {
+            ord: r.get(0).map_err(db)?,
+            product_type: r.get(1).map_err(db)?,
+            span: Span {
+                start: Day(r.get::<_, i64>(2).map_err(db)? as i32),
+                end: opt_day(r.get(3).map_err(db)?),
+            },
+        });
+        flush(&mut c, &mut n, false);
+    }
+
     let mut st = conn
         .prepare(
             "SELECT ord, product, device, platform, activated, deactivated, shared FROM activations WHERE tid = ?1",
         )
         .map_err(db)?;
-    type ActRow = (u32, String, String, i64, i64, Option<i64>, bool);
-    let rows: Vec<ActRow> = st
-        .query_map([t], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })
-        .map_err(db)?
-        .collect::<Result<_, _>>()
-        .map_err(db)?;
-    for (ord, product_type, device_id, platform, start, end, shared) in rows {
-        let platform =
-            Platform::from_index(platform as usize).ok_or_else(|| corrupt("unknown platform"))?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let platform = Platform::from_index(r.get::<_, i64>(3).map_err(db)? as usize)
+            .ok_or_else(|| corrupt("unknown platform"))?;
         c.activations.push(ActivationRow {
-            ord,
+            ord: r.get(0).map_err(db)?,
             activation: Activation {
-                product_type,
-                device_id,
+                product_type: r.get(1).map_err(db)?,
+                device_id: r.get(2).map_err(db)?,
                 platform,
                 active: Span {
-                    start: Day(start as i32),
-                    end: opt_day(end),
+                    start: Day(r.get::<_, i64>(4).map_err(db)? as i32),
+                    end: opt_day(r.get(5).map_err(db)?),
                 },
-                shared_computer: shared,
+                shared_computer: r.get(6).map_err(db)?,
             },
         });
+        flush(&mut c, &mut n, false);
     }
+
     let mut st = conn
         .prepare("SELECT service, day, users FROM activity_days WHERE tid = ?1")
         .map_err(db)?;
-    let rows: Vec<(i64, i64, Vec<u8>)> = st
-        .query_map([t], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(db)?
-        .collect::<Result<_, _>>()
-        .map_err(db)?;
-    for (service, day, blob) in rows {
-        let service =
-            Service::from_index(service as usize).ok_or_else(|| corrupt("unknown service"))?;
-        let users = RoaringBitmap::deserialize_from(&blob[..])
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let service = Service::from_index(r.get::<_, i64>(0).map_err(db)? as usize)
+            .ok_or_else(|| corrupt("unknown service"))?;
+        let blob = r
+            .get_ref(2)
+            .map_err(db)?
+            .as_blob()
+            .map_err(|e| corrupt(&e.to_string()))?;
+        let users = RoaringBitmap::deserialize_from(blob)
             .map_err(|e| corrupt(&format!("activity bitmap: {e}")))?;
         c.activity.push(ActivityDay {
             service,
-            day: Day(day as i32),
+            day: Day(r.get::<_, i64>(1).map_err(db)? as i32),
             users,
         });
+        // Bitmaps are large: hand them over a few at a time.
+        n += CHUNK / 64;
+        flush(&mut c, &mut n, false);
     }
-    Ok(Some(c))
+    flush(&mut c, &mut n, true);
+    Ok(true)
 }
 
 impl Store for SqliteStore {
-    fn load(&self, tenant: &TenantId) -> Result<Option<Changeset>, StoreError> {
+    fn load(&self, tenant: &TenantId, sink: &mut dyn FnMut(Changeset)) -> Result<bool, StoreError> {
         let conn = self.conn();
-        read(&conn, tenant.as_str())
+        read(&conn, tenant.as_str(), sink)
     }
 
     fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError> {
