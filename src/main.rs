@@ -420,7 +420,7 @@ fn ingest_file(
 fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let tid = tenant(&a.tenant)?;
     let store = SqliteStore::open(&a.data)?;
-    let registry = Registry::new(Arc::new(store));
+    let registry = Registry::new(Arc::new(store), Some(a.data.join("snapshots")));
     for f in &a.files {
         let started = std::time::Instant::now();
         let (n, refresh) = ingest_file(&registry, &tid, f, Limits::default())?;
@@ -432,6 +432,7 @@ fn ingest(a: IngestArgs) -> anyhow::Result<()> {
             refresh.map_or("none yet".to_string(), |d| d.to_string())
         );
     }
+    registry.snapshot_changed()?;
     Ok(())
 }
 
@@ -524,8 +525,12 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
         generate_to(&opts, &mut f, "generating demo tenant")?;
     }
     {
-        let registry = Registry::new(Arc::new(SqliteStore::open(&data)?));
+        let registry = Registry::new(
+            Arc::new(SqliteStore::open(&data)?),
+            Some(data.join("snapshots")),
+        );
         let (n, _) = ingest_file(&registry, &tid, &file, Limits::default())?;
+        registry.snapshot_changed()?;
         eprintln!(
             "ingested {n} records for demo tenant {tid} into {}",
             data.display()

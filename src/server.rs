@@ -15,6 +15,9 @@ use crate::ingest::Limits;
 use crate::store::{SqliteStore, StoreError};
 use crate::tls::{TlsError, TlsListener, TlsSource};
 
+/// How often changed tenants are snapshotted while serving.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -112,6 +115,7 @@ pub struct Server {
     app: axum::Router,
     local_addr: SocketAddr,
     limits: ConnectionLimits,
+    registry: Arc<Registry>,
 }
 
 impl Server {
@@ -137,7 +141,7 @@ impl Server {
         let (registry, authority) =
             tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
                 let store = SqliteStore::open(&dir)?;
-                let registry = Registry::new(Arc::new(store));
+                let registry = Registry::new(Arc::new(store), Some(dir.join("snapshots")));
                 let tenants = registry.warm_up()?;
                 tracing::info!(tenants, data_dir = %dir.display(), "store opened");
                 if let Some(u) = &remembered {
@@ -178,8 +182,9 @@ impl Server {
             chaos,
             request_timeout: connection.request_timeout,
         };
+        let registry = Arc::new(registry);
         let state = Arc::new(AppState::new(
-            Arc::new(registry),
+            registry.clone(),
             verifier,
             settings,
             throttle,
@@ -189,6 +194,7 @@ impl Server {
             app: api::router(state),
             local_addr,
             limits: connection,
+            registry,
         })
     }
 
@@ -205,13 +211,35 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Snapshots of changed tenants are written every 30 s and at shutdown.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let registry = self.registry.clone();
+        let snapshots = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let r = registry.clone();
+                match tokio::task::spawn_blocking(move || r.snapshot_changed()).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e, "writing snapshots failed"),
+                    Err(e) => tracing::warn!(error = %e, "snapshot task failed"),
+                    Ok(Ok(_)) => {}
+                }
+            }
+        });
         match self.listener {
             Listener::Plain(l) => serve_loop(l, self.app, self.limits, shutdown).await,
             Listener::Tls(l) => serve_loop(l, self.app, self.limits, shutdown).await,
+        }
+        snapshots.abort();
+        let r = self.registry.clone();
+        match tokio::task::spawn_blocking(move || r.snapshot_changed()).await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "writing snapshots at shutdown failed"),
+            Err(e) => tracing::warn!(error = %e, "snapshot task failed"),
+            Ok(Ok(n)) => tracing::info!(written = n, "snapshots written at shutdown"),
         }
         Ok(())
     }

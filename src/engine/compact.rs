@@ -10,8 +10,8 @@ use crate::model::{Day, Span};
 /// `end == NONE` means "no end".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Held {
-    start: i32,
-    end: i32,
+    pub(super) start: i32,
+    pub(super) end: i32,
 }
 
 const NONE: i32 = i32::MAX;
@@ -43,7 +43,7 @@ impl Default for Held {
 
 /// A deletion date, or none, in 4 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deleted(i32);
+pub struct Deleted(pub(super) i32);
 
 impl Deleted {
     pub fn new(d: Option<Day>) -> Deleted {
@@ -100,6 +100,22 @@ pub struct UserIndex {
 }
 
 impl UserIndex {
+    pub fn guids(&self) -> impl Iterator<Item = (u128, u32)> + '_ {
+        self.guids.iter().map(|(k, v)| (*k, *v))
+    }
+
+    pub fn others(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
+        self.others.iter().map(|(k, v)| (&**k, *v))
+    }
+
+    pub fn insert_guid(&mut self, g: u128, ord: u32) {
+        self.guids.insert(g, ord);
+    }
+
+    pub fn len(&self) -> usize {
+        self.guids.len() + self.others.len()
+    }
+
     pub fn get(&self, id: &str) -> Option<u32> {
         match guid(id) {
             Some(g) => self.guids.get(&g).copied(),

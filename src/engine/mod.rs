@@ -5,6 +5,7 @@
 
 mod compact;
 mod registry;
+pub mod snapshot;
 mod state;
 
 pub use compact::{Deleted, Held};

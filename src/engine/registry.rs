@@ -2,9 +2,11 @@
 //! batch as plan → durable commit → apply under the tenant's write lock.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use super::TenantState;
+use super::snapshot::{self, SnapshotError};
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{Day, TenantId};
 use crate::store::{Store, StoreError};
@@ -30,14 +32,83 @@ type Shared = Arc<RwLock<TenantState>>;
 pub struct Registry {
     store: Arc<dyn Store>,
     tenants: Mutex<HashMap<TenantId, Shared>>,
+    /// Where snapshots live (`None`: never read or written).
+    snapshots: Option<PathBuf>,
+    /// The data version of each tenant's last written snapshot.
+    snapshotted: Mutex<HashMap<TenantId, u64>>,
 }
 
 impl Registry {
-    pub fn new(store: Arc<dyn Store>) -> Registry {
+    pub fn new(store: Arc<dyn Store>, snapshots: Option<PathBuf>) -> Registry {
         Registry {
             store,
             tenants: Mutex::new(HashMap::new()),
+            snapshots,
+            snapshotted: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A snapshot of the same data version as the store, if there is one.
+    fn from_snapshot(&self, tid: &TenantId) -> Option<TenantState> {
+        let dir = self.snapshots.as_ref()?;
+        let meta = match self.store.meta(tid) {
+            Ok(m) => m?,
+            Err(e) => {
+                tracing::warn!(tenant = %tid, error = %e, "reading tenant meta failed");
+                return None;
+            }
+        };
+        match snapshot::read(dir, tid, meta.version) {
+            Ok(Some(s)) => {
+                self.snapshotted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(tid.clone(), meta.version);
+                Some(s)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(tenant = %tid, error = %e, "ignoring the snapshot; loading from the store");
+                None
+            }
+        }
+    }
+
+    /// Writes a snapshot of every loaded tenant whose data changed since its last one.
+    /// Returns how many were written.
+    pub fn snapshot_changed(&self) -> Result<usize, SnapshotError> {
+        let Some(dir) = &self.snapshots else {
+            return Ok(0);
+        };
+        let tenants: Vec<(TenantId, Shared)> = self
+            .tenants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut written = 0;
+        for (tid, shared) in tenants {
+            let state = shared.read().unwrap_or_else(|p| p.into_inner());
+            let done = self
+                .snapshotted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&tid)
+                .copied();
+            if done == Some(state.version()) || state.version() == 0 {
+                continue;
+            }
+            let started = std::time::Instant::now();
+            snapshot::write(dir, &state)?;
+            tracing::info!(tenant = %tid, version = state.version(), ms = started.elapsed().as_secs_f64() * 1e3, "snapshot written");
+            self.snapshotted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(tid, state.version());
+            written += 1;
+        }
+        Ok(written)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -52,8 +123,16 @@ impl Registry {
         if let Some(t) = map.get(tid) {
             return Ok(t.clone());
         }
-        let mut state = TenantState::empty(tid.clone());
-        self.store.load(tid, &mut |chunk| state.apply(chunk))?;
+        let started = std::time::Instant::now();
+        let state = match self.from_snapshot(tid) {
+            Some(s) => s,
+            None => {
+                let mut state = TenantState::empty(tid.clone());
+                self.store.load(tid, &mut |chunk| state.apply(chunk))?;
+                state
+            }
+        };
+        tracing::info!(tenant = %tid, users = state.users().len(), ms = started.elapsed().as_secs_f64() * 1e3, "tenant loaded");
         let shared = Arc::new(RwLock::new(state));
         map.insert(tid.clone(), shared.clone());
         Ok(shared)

@@ -96,13 +96,13 @@ pub type Licensed = [RoaringBitmap; 7];
 
 #[derive(Debug)]
 pub struct TenantState {
-    tenant: TenantId,
-    users: Vec<UserState>,
-    index: UserIndex,
-    products: Vec<String>,
-    product_index: HashMap<String, u32>,
-    activity: [BTreeMap<Day, RoaringBitmap>; 6],
-    meta: TenantMeta,
+    pub(super) tenant: TenantId,
+    pub(super) users: Vec<UserState>,
+    pub(super) index: UserIndex,
+    pub(super) products: Vec<String>,
+    pub(super) product_index: HashMap<String, u32>,
+    pub(super) activity: [BTreeMap<Day, RoaringBitmap>; 6],
+    pub(super) meta: TenantMeta,
     /// Bumped when users, licenses, products or activations change (activity alone does not).
     directory_version: u64,
     windows: Windows,
@@ -197,7 +197,7 @@ impl TenantState {
         l
     }
 
-    fn rebuild_windows(&mut self) {
+    pub(super) fn rebuild_windows(&mut self) {
         let r = self.refresh_date();
         let mut w = Windows {
             r,

@@ -91,6 +91,8 @@ pub trait Store: Send + Sync + 'static {
     /// Streams a whole tenant back to `sink` in chunks (users before the rows naming them;
     /// each chunk carries the meta). Returns `false` if the tenant was never written.
     fn load(&self, tenant: &TenantId, sink: &mut dyn FnMut(Changeset)) -> Result<bool, StoreError>;
+    /// The tenant's scalars alone (cheap), or `None` if it was never written.
+    fn meta(&self, tenant: &TenantId) -> Result<Option<TenantMeta>, StoreError>;
     /// Applies one batch's changes atomically and durably.
     fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError>;
     /// Every tenant with stored data.

@@ -167,23 +167,26 @@ fn write(tx: &rusqlite::Transaction<'_>, t: &str, c: &Changeset) -> rusqlite::Re
 /// Rows handed to the sink at a time, so loading never holds a whole tenant twice.
 const CHUNK: usize = 100_000;
 
+fn read_meta(conn: &Connection, t: &str) -> Result<Option<TenantMeta>, StoreError> {
+    conn.query_row(
+        "SELECT explicit_refresh, max_activity, version FROM tenants WHERE tid = ?1",
+        [t],
+        |r| {
+            Ok(TenantMeta {
+                explicit_refresh: opt_day(r.get(0)?),
+                max_activity: opt_day(r.get(1)?),
+                version: r.get::<_, i64>(2)? as u64,
+            })
+        },
+    )
+    .optional()
+    .map_err(db)
+}
+
 /// Streams a tenant to `sink` in chunks: users first, then licenses, products, activations
 /// and activity. Every chunk carries the tenant's meta.
 fn read(conn: &Connection, t: &str, sink: &mut dyn FnMut(Changeset)) -> Result<bool, StoreError> {
-    let meta = conn
-        .query_row(
-            "SELECT explicit_refresh, max_activity, version FROM tenants WHERE tid = ?1",
-            [t],
-            |r| {
-                Ok(TenantMeta {
-                    explicit_refresh: opt_day(r.get(0)?),
-                    max_activity: opt_day(r.get(1)?),
-                    version: r.get::<_, i64>(2)? as u64,
-                })
-            },
-        )
-        .optional()
-        .map_err(db)?;
+    let meta = read_meta(conn, t)?;
     let Some(meta) = meta else { return Ok(false) };
     let fresh = || Changeset {
         meta,
@@ -304,6 +307,10 @@ fn read(conn: &Connection, t: &str, sink: &mut dyn FnMut(Changeset)) -> Result<b
 }
 
 impl Store for SqliteStore {
+    fn meta(&self, tenant: &TenantId) -> Result<Option<TenantMeta>, StoreError> {
+        read_meta(&self.conn(), tenant.as_str())
+    }
+
     fn load(&self, tenant: &TenantId, sink: &mut dyn FnMut(Changeset)) -> Result<bool, StoreError> {
         let conn = self.conn();
         read(&conn, tenant.as_str(), sink)

@@ -1,0 +1,337 @@
+//! Snapshots: a tenant's in-memory state written to `DATA/snapshots/{tid}.snap` in a compact
+//! binary form, so a restart reads one file instead of re-reading every stored row. The store
+//! stays the source of truth: a snapshot is used only when its data version equals the
+//! store's, and any doubt (missing, older, corrupt) falls back to a full load.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use roaring::RoaringBitmap;
+
+use super::compact::{Deleted, Held};
+use super::state::{ActivationState, TenantState, UserState};
+use crate::model::{Day, Platform, TenantId};
+use crate::store::TenantMeta;
+
+const MAGIC: &[u8; 8] = b"RRSNAP01";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot I/O on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("snapshot {0} is corrupt or of another format")]
+    Corrupt(String),
+}
+
+pub fn path(dir: &Path, tid: &TenantId) -> PathBuf {
+    dir.join(format!("{tid}.snap"))
+}
+
+struct W(Vec<u8>);
+
+impl W {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i32(&mut self, v: i32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn opt_day(&mut self, d: Option<Day>) {
+        self.i32(d.map_or(i32::MAX, |d| d.0));
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+    fn held(&mut self, h: Held) {
+        self.i32(h.start);
+        self.i32(h.end);
+    }
+}
+
+struct R<'a>(&'a [u8]);
+
+impl<'a> R<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    }
+    fn i32(&mut self) -> Option<i32> {
+        self.take(4)
+            .and_then(|b| b.try_into().ok())
+            .map(i32::from_le_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    }
+    fn opt_day(&mut self) -> Option<Option<Day>> {
+        self.i32().map(|d| (d != i32::MAX).then_some(Day(d)))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn held(&mut self) -> Option<Held> {
+        Some(Held {
+            start: self.i32()?,
+            end: self.i32()?,
+        })
+    }
+    /// A count of items each at least `min` bytes long, refused if the rest cannot hold them.
+    fn count(&mut self, min: usize) -> Option<usize> {
+        let n = self.u32()? as usize;
+        (n.saturating_mul(min) <= self.0.len()).then_some(n)
+    }
+}
+
+fn encode(s: &TenantState) -> Vec<u8> {
+    let mut w = W(Vec::with_capacity(s.users.len() * 128));
+    w.0.extend_from_slice(MAGIC);
+    w.bytes(s.tenant.as_str().as_bytes());
+    w.u64(s.meta.version);
+    w.opt_day(s.meta.explicit_refresh);
+    w.opt_day(s.meta.max_activity);
+    w.u32(s.products.len() as u32);
+    for p in &s.products {
+        w.bytes(p.as_bytes());
+    }
+    w.u32(s.users.len() as u32);
+    for u in &s.users {
+        w.i32(u.deleted.0);
+        for h in u.licenses {
+            w.held(h);
+        }
+        w.u32(u.products.len() as u32);
+        for (p, h) in u.products.iter() {
+            w.u32(*p);
+            w.held(*h);
+        }
+        w.u32(u.activations.len() as u32);
+        for a in u.activations.iter() {
+            w.u32(a.product);
+            w.u8(a.platform.index() as u8);
+            w.u8(u8::from(a.shared_computer));
+            w.held(a.active);
+            w.u64(a.device);
+        }
+    }
+    // Sorted, so the same state always gives the same bytes.
+    let mut guids: Vec<(u128, u32)> = s.index.guids().collect();
+    guids.sort_unstable();
+    w.u32(guids.len() as u32);
+    for (g, o) in guids {
+        w.0.extend_from_slice(&g.to_le_bytes());
+        w.u32(o);
+    }
+    let mut others: Vec<(&str, u32)> = s.index.others().collect();
+    others.sort_unstable();
+    w.u32(others.len() as u32);
+    for (id, o) in others {
+        w.bytes(id.as_bytes());
+        w.u32(o);
+    }
+    let mut buf = Vec::new();
+    for days in &s.activity {
+        w.u32(days.len() as u32);
+        for (d, bits) in days {
+            w.i32(d.0);
+            buf.clear();
+            // Serializing into a Vec cannot fail.
+            let _ = bits.serialize_into(&mut buf);
+            w.bytes(&buf);
+        }
+    }
+    w.0
+}
+
+fn decode(tid: &TenantId, bytes: &[u8]) -> Option<TenantState> {
+    let mut r = R(bytes);
+    if r.take(8)? != MAGIC || r.bytes()? != tid.as_str().as_bytes() {
+        return None;
+    }
+    let mut s = TenantState::empty(tid.clone());
+    s.meta = TenantMeta {
+        version: r.u64()?,
+        explicit_refresh: r.opt_day()?,
+        max_activity: r.opt_day()?,
+    };
+    for i in 0..r.count(4)? {
+        let name = String::from_utf8(r.bytes()?.to_vec()).ok()?;
+        s.product_index.insert(name.clone(), i as u32);
+        s.products.push(name);
+    }
+    let users = r.count(4 + 48 + 8)?;
+    s.users.reserve_exact(users);
+    for _ in 0..users {
+        let deleted = Deleted(r.i32()?);
+        let mut licenses = [Held::ABSENT; 6];
+        for l in &mut licenses {
+            *l = r.held()?;
+        }
+        let products: Vec<(u32, Held)> = (0..r.count(12)?)
+            .map(|_| Some((r.u32()?, r.held()?)))
+            .collect::<Option<_>>()?;
+        let activations: Vec<ActivationState> = (0..r.count(22)?)
+            .map(|_| {
+                Some(ActivationState {
+                    product: r.u32()?,
+                    platform: Platform::from_index(r.u8()? as usize)?,
+                    shared_computer: r.u8()? != 0,
+                    active: r.held()?,
+                    device: r.u64()?,
+                })
+            })
+            .collect::<Option<_>>()?;
+        if products.iter().any(|p| p.0 as usize >= s.products.len())
+            || activations
+                .iter()
+                .any(|a| a.product as usize >= s.products.len())
+        {
+            return None;
+        }
+        s.users.push(UserState {
+            deleted,
+            licenses,
+            products: products.into_boxed_slice(),
+            activations: activations.into_boxed_slice(),
+        });
+    }
+    for _ in 0..r.count(20)? {
+        let g = u128::from_le_bytes(r.take(16)?.try_into().ok()?);
+        s.index.insert_guid(g, r.u32()?);
+    }
+    for _ in 0..r.count(8)? {
+        let id = std::str::from_utf8(r.bytes()?).ok()?.to_string();
+        s.index.insert(&id, r.u32()?);
+    }
+    if s.index.len() != s.users.len() {
+        return None;
+    }
+    for days in &mut s.activity {
+        let mut m = BTreeMap::new();
+        for _ in 0..r.count(8)? {
+            let d = Day(r.i32()?);
+            let bits = RoaringBitmap::deserialize_from(r.bytes()?).ok()?;
+            m.insert(d, bits);
+        }
+        *days = m;
+    }
+    if !r.0.is_empty() {
+        return None;
+    }
+    s.rebuild_windows();
+    Some(s)
+}
+
+/// Writes the tenant's snapshot atomically (temp file, fsync, rename).
+pub fn write(dir: &Path, state: &TenantState) -> Result<(), SnapshotError> {
+    let io = |path: &Path, source| SnapshotError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let final_path = path(dir, state.tenant());
+    let tmp = final_path.with_extension("snap.tmp");
+    let bytes = encode(state);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
+    f.sync_all().map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, &final_path).map_err(|e| io(&final_path, e))
+}
+
+/// Reads the tenant's snapshot if it exists and holds exactly data version `version`.
+pub fn read(
+    dir: &Path,
+    tid: &TenantId,
+    version: u64,
+) -> Result<Option<TenantState>, SnapshotError> {
+    let p = path(dir, tid);
+    let bytes = match std::fs::read(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SnapshotError::Io {
+                path: p.display().to_string(),
+                source,
+            });
+        }
+    };
+    match decode(tid, &bytes) {
+        Some(s) if s.version() == version => Ok(Some(s)),
+        Some(_) => Ok(None),
+        None => Err(SnapshotError::Corrupt(p.display().to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate;
+    use crate::ingest::{Limits, parse_batch};
+
+    #[test]
+    fn round_trip_gives_identical_reports_and_refuses_damage() {
+        let tid = TenantId::parse("t1").unwrap();
+        let mut nd = Vec::new();
+        let opts = generate::Options {
+            users: 400,
+            days: 60,
+            seed: 5,
+            end: Day::parse("2026-10-31").unwrap(),
+            single_date: false,
+        };
+        generate::write_tenant(&opts, &mut nd, |_| {}).unwrap();
+        let mut s = TenantState::empty(tid.clone());
+        let c = s
+            .plan(&parse_batch(&nd, &Limits::default()).unwrap())
+            .unwrap();
+        s.apply(c);
+        let bytes = encode(&s);
+        let back = decode(&tid, &bytes).expect("decodes");
+        assert_eq!(
+            crate::reports::activations_user_counts(&back),
+            crate::reports::activations_user_counts(&s)
+        );
+        assert_eq!(
+            crate::reports::activation_counts(&back),
+            crate::reports::activation_counts(&s)
+        );
+        for p in crate::model::Period::ALL {
+            assert_eq!(
+                crate::reports::services_user_counts(&back, p),
+                crate::reports::services_user_counts(&s, p)
+            );
+        }
+        assert_eq!(encode(&back), bytes);
+        assert!(decode(&tid, &bytes[..bytes.len() - 1]).is_none());
+        assert!(decode(&TenantId::parse("t2").unwrap(), &bytes).is_none());
+        let mut flipped = bytes.clone();
+        flipped[8] ^= 0xff;
+        assert!(decode(&tid, &flipped).is_none());
+    }
+}
