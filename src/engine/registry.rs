@@ -49,7 +49,7 @@ impl Registry {
     }
 
     /// A snapshot of the same data version as the store, if there is one.
-    fn from_snapshot(&self, tid: &TenantId) -> Option<TenantState> {
+    fn load_snapshot(&self, tid: &TenantId) -> Option<TenantState> {
         let dir = self.snapshots.as_ref()?;
         let meta = match self.store.meta(tid) {
             Ok(m) => m?,
@@ -124,7 +124,7 @@ impl Registry {
             return Ok(t.clone());
         }
         let started = std::time::Instant::now();
-        let state = match self.from_snapshot(tid) {
+        let state = match self.load_snapshot(tid) {
             Some(s) => s,
             None => {
                 let mut state = TenantState::empty(tid.clone());
