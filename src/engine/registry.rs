@@ -132,6 +132,7 @@ impl Registry {
                 state
             }
         };
+        state.warm();
         tracing::info!(tenant = %tid, users = state.users().len(), ms = started.elapsed().as_secs_f64() * 1e3, "tenant loaded");
         let shared = Arc::new(RwLock::new(state));
         map.insert(tid.clone(), shared.clone());
@@ -179,6 +180,7 @@ impl Registry {
         self.store.commit(tid, &change)?;
         let t2 = std::time::Instant::now();
         state.apply(change);
+        state.warm();
         tracing::debug!(
             tenant = %tid,
             records = batch.len(),

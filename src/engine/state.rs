@@ -197,6 +197,14 @@ impl TenantState {
         l
     }
 
+    /// Computes derived sets now (after a load or a batch), so the next report call does
+    /// not pay for them.
+    pub fn warm(&self) {
+        if let Some(r) = self.refresh_date() {
+            self.licensed_on(r);
+        }
+    }
+
     pub(super) fn rebuild_windows(&mut self) {
         let r = self.refresh_date();
         let mut w = Windows {
