@@ -39,8 +39,8 @@ pub struct Entry {
     pub version: DataKey,
     /// Quoted strong entity tag of the CSV bytes.
     pub etag: String,
-    /// BOM + CSV, exactly as downloaded.
-    pub csv: Vec<u8>,
+    /// BOM + CSV, exactly as downloaded (cheap to clone into a response).
+    pub csv: axum::body::Bytes,
     pub computed: Computed,
 }
 
@@ -118,7 +118,7 @@ impl ReportCache {
         let entry = Arc::new(Entry {
             version,
             etag: etag_of(&csv),
-            csv,
+            csv: csv.into(),
             computed,
         });
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
@@ -128,6 +128,11 @@ impl ReportCache {
             list.truncate(KEEP_VERSIONS);
         }
         Ok(entry)
+    }
+
+    /// The rendered report whose entity tag is `etag`, if the cache holds it (non-blocking).
+    pub fn held(&self, tid: &TenantId, call: ReportCall, etag: &str) -> Option<Arc<Entry>> {
+        self.lookup(&(tid.clone(), call), |e| e.etag == etag)
     }
 
     /// The rendered report whose entity tag is `etag`, if still held (or current).

@@ -18,6 +18,21 @@ use super::error::ErrorInfo;
 use super::{ApiError, AppState};
 use crate::telemetry::metrics_labels::{RequestLabels, RouteLabels};
 
+/// A bounded method label for metrics.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// A bounded route label for metrics.
 fn route_label(path: &str) -> &'static str {
     if path.starts_with("/data/download/") {
@@ -42,7 +57,10 @@ pub async fn request_context(
     req: Request,
     next: Next,
 ) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    // A v4 UUID from the thread's RNG: no system call per request.
+    let request_id = uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string();
     let client_request_id = req
         .headers()
         .get("client-request-id")
@@ -95,17 +113,15 @@ pub async fn request_context(
         .metrics
         .requests
         .get_or_create(&RequestLabels {
-            route: route.to_string(),
-            method: method.to_string(),
+            route,
+            method: method_label(&method),
             status,
         })
         .inc();
     state
         .metrics
         .latency
-        .get_or_create(&RouteLabels {
-            route: route.to_string(),
-        })
+        .get_or_create(&RouteLabels { route })
         .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(

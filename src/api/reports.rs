@@ -273,17 +273,22 @@ pub async fn download(
             LinkError::Invalid | LinkError::Expired => ApiError::LinkDenied(e.to_string()),
         },
     )?;
-    let st = state.clone();
-    let (tid, call, etag) = (link.tenant.clone(), link.call, link.etag.clone());
-    let entry =
-        tokio::task::spawn_blocking(move || st.cache.by_etag(&st.registry, &tid, call, &etag))
-            .await??
-            .ok_or_else(|| {
-                ApiError::NotFound(
+    let entry = match state.cache.held(&link.tenant, link.call, &link.etag) {
+        Some(e) => Some(e),
+        None => {
+            let st = state.clone();
+            let (tid, call, etag) = (link.tenant.clone(), link.call, link.etag.clone());
+            tokio::task::spawn_blocking(move || st.cache.by_etag(&st.registry, &tid, call, &etag))
+                .await??
+        }
+    };
+    let call = link.call;
+    let entry = entry.ok_or_else(|| {
+        ApiError::NotFound(
             "The report this link was issued for is no longer available. Request the report again."
                 .into(),
         )
-            })?;
+    })?;
     if matches_etag(&headers, &entry.etag) {
         return Ok(not_modified(&entry.etag));
     }

@@ -14,14 +14,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::{AuthError, Authority, DEFAULT_AUDIENCE, GRAPH_APP_ID};
 
 /// Allowed clock skew on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 60;
-/// Verified tokens remembered at most (the cache is cleared when full).
-const CACHE_MAX: usize = 50_000;
+/// Verified tokens remembered at most (the cache is cleared when full; ~1–2 KB each).
+const CACHE_MAX: usize = 10_000;
 /// Least time between two JWKS fetches triggered by unknown key ids.
 const JWKS_REFETCH: Duration = Duration::from_secs(30);
 
@@ -92,7 +91,9 @@ pub struct Verifier {
     builtin_key: DecodingKey,
     audiences: Vec<String>,
     external: Option<External>,
-    cache: Mutex<HashMap<[u8; 32], Claims>>,
+    /// Keyed by the exact token and request base (compared in full, so no hash collision can
+    /// stand in for a verified token).
+    cache: Mutex<HashMap<(Box<str>, Box<str>), Claims>>,
 }
 
 fn now_secs() -> u64 {
@@ -277,24 +278,19 @@ impl Verifier {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let key = {
-            let mut h = Sha256::new();
-            h.update(token.as_bytes());
-            h.update([0]);
-            h.update(request_base.unwrap_or("").as_bytes());
-            let d: [u8; 32] = h.finalize().into();
-            d
-        };
+        let key: (Box<str>, Box<str>) = (token.into(), request_base.unwrap_or("").into());
         let now = now_secs();
-        if let Some(c) = self
+        let cached = self
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
+            .cloned();
+        if let Some(c) = cached
+            && c.exp + LEEWAY_SECS > now
+            && c.nbf.is_none_or(|n| n <= now + LEEWAY_SECS)
         {
-            if c.exp + LEEWAY_SECS > now && c.nbf.is_none_or(|n| n <= now + LEEWAY_SECS) {
-                return Ok(c.clone());
-            }
+            return Ok(c);
         }
         let claims = self.verify_uncached(token, request_base).await?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

@@ -82,10 +82,7 @@ fn row_order(state: &TenantState, t: &[Tally]) -> Vec<usize> {
 
 pub fn activations_user_counts(state: &TenantState) -> Report<ActivationsUserCountsRow> {
     let Some(r) = state.refresh_date() else {
-        return Report {
-            refresh_date: None,
-            rows: Vec::new(),
-        };
+        return Report::empty();
     };
     let t = tally(state, r);
     let rows = row_order(state, &t)
@@ -105,10 +102,7 @@ pub fn activations_user_counts(state: &TenantState) -> Report<ActivationsUserCou
 
 pub fn activation_counts(state: &TenantState) -> Report<ActivationCountsRow> {
     let Some(r) = state.refresh_date() else {
-        return Report {
-            refresh_date: None,
-            rows: Vec::new(),
-        };
+        return Report::empty();
     };
     let t = tally(state, r);
     let rows = row_order(state, &t)

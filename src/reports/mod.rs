@@ -18,3 +18,13 @@ pub struct Report<R> {
     pub refresh_date: Option<Day>,
     pub rows: Vec<R>,
 }
+
+impl<R> Report<R> {
+    /// The answer for a tenant without data: no refresh date, header row only.
+    pub fn empty() -> Report<R> {
+        Report {
+            refresh_date: None,
+            rows: Vec::new(),
+        }
+    }
+}

@@ -18,10 +18,7 @@ pub struct ServicesUserCountsRow {
 
 pub fn services_user_counts(state: &TenantState, period: Period) -> Report<ServicesUserCountsRow> {
     let Some(r) = state.refresh_date() else {
-        return Report {
-            refresh_date: None,
-            rows: Vec::new(),
-        };
+        return Report::empty();
     };
     let licensed = state.licensed_on(r);
     let mut row = ServicesUserCountsRow {
