@@ -86,6 +86,9 @@ struct External {
     http: reqwest::Client,
 }
 
+/// (token, request base).
+type CacheKey = (Box<str>, Box<str>);
+
 pub struct Verifier {
     authority: Authority,
     builtin_key: DecodingKey,
@@ -93,7 +96,7 @@ pub struct Verifier {
     external: Option<External>,
     /// Keyed by the exact token and request base (compared in full, so no hash collision can
     /// stand in for a verified token).
-    cache: Mutex<HashMap<(Box<str>, Box<str>), Claims>>,
+    cache: Mutex<HashMap<CacheKey, Claims>>,
 }
 
 fn now_secs() -> u64 {
@@ -278,7 +281,7 @@ impl Verifier {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let key: (Box<str>, Box<str>) = (token.into(), request_base.unwrap_or("").into());
+        let key: CacheKey = (token.into(), request_base.unwrap_or("").into());
         let now = now_secs();
         let cached = self
             .cache
