@@ -34,7 +34,8 @@ pub struct Registry {
     tenants: Mutex<HashMap<TenantId, Shared>>,
     /// Where snapshots live (`None`: never read or written).
     snapshots: Option<PathBuf>,
-    /// The data version of each tenant's last written snapshot.
+    /// The data version of each tenant's last written snapshot; held while writing, so
+    /// snapshot writers take turns.
     snapshotted: Mutex<HashMap<TenantId, u64>>,
 }
 
@@ -88,24 +89,17 @@ impl Registry {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let mut written = 0;
+        let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
         for (tid, shared) in tenants {
             let state = shared.read().unwrap_or_else(|p| p.into_inner());
-            let done = self
-                .snapshotted
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&tid)
-                .copied();
+            let done = snapshotted.get(&tid).copied();
             if done == Some(state.version()) || state.version() == 0 {
                 continue;
             }
             let started = std::time::Instant::now();
             snapshot::write(dir, &state)?;
             tracing::info!(tenant = %tid, version = state.version(), ms = started.elapsed().as_secs_f64() * 1e3, "snapshot written");
-            self.snapshotted
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(tid, state.version());
+            snapshotted.insert(tid, state.version());
             written += 1;
         }
         Ok(written)

@@ -32,27 +32,39 @@ pub fn path(dir: &Path, tid: &TenantId) -> PathBuf {
     dir.join(format!("{tid}.snap"))
 }
 
-struct W(Vec<u8>);
+/// A little-endian writer that streams to its sink (no whole-snapshot buffer, which would
+/// stay resident in the allocator's per-thread arenas) and keeps the first I/O error.
+struct W<T: Write> {
+    out: T,
+    err: Option<std::io::Error>,
+}
 
-impl W {
+impl<T: Write> W<T> {
+    fn raw(&mut self, b: &[u8]) {
+        if self.err.is_none()
+            && let Err(e) = self.out.write_all(b)
+        {
+            self.err = Some(e);
+        }
+    }
     fn u8(&mut self, v: u8) {
-        self.0.push(v);
+        self.raw(&[v]);
     }
     fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.raw(&v.to_le_bytes());
     }
     fn i32(&mut self, v: i32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.raw(&v.to_le_bytes());
     }
     fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.raw(&v.to_le_bytes());
     }
     fn opt_day(&mut self, d: Option<Day>) {
         self.i32(d.map_or(i32::MAX, |d| d.0));
     }
     fn bytes(&mut self, b: &[u8]) {
         self.u32(b.len() as u32);
-        self.0.extend_from_slice(b);
+        self.raw(b);
     }
     fn held(&mut self, h: Held) {
         self.i32(h.start);
@@ -109,9 +121,9 @@ impl<'a> R<'a> {
     }
 }
 
-fn encode(s: &TenantState) -> Vec<u8> {
-    let mut w = W(Vec::with_capacity(s.users.len() * 128));
-    w.0.extend_from_slice(MAGIC);
+fn encode(s: &TenantState, out: impl Write) -> std::io::Result<()> {
+    let mut w = W { out, err: None };
+    w.raw(MAGIC);
     w.bytes(s.tenant.as_str().as_bytes());
     w.u64(s.meta.version);
     w.opt_day(s.meta.explicit_refresh);
@@ -145,7 +157,7 @@ fn encode(s: &TenantState) -> Vec<u8> {
     guids.sort_unstable();
     w.u32(guids.len() as u32);
     for (g, o) in guids {
-        w.0.extend_from_slice(&g.to_le_bytes());
+        w.raw(&g.to_le_bytes());
         w.u32(o);
     }
     let mut others: Vec<(&str, u32)> = s.index.others().collect();
@@ -166,7 +178,10 @@ fn encode(s: &TenantState) -> Vec<u8> {
             w.bytes(&buf);
         }
     }
-    w.0
+    match w.err {
+        Some(e) => Err(e),
+        None => w.out.flush(),
+    }
 }
 
 fn decode(tid: &TenantId, bytes: &[u8]) -> Option<TenantState> {
@@ -256,10 +271,14 @@ pub fn write(dir: &Path, state: &TenantState) -> Result<(), SnapshotError> {
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let final_path = path(dir, state.tenant());
-    let tmp = final_path.with_extension("snap.tmp");
-    let bytes = encode(state);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-    f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
+    // Unique per writer, so two writers never rename each other's file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = final_path.with_extension(format!("snap.{}.{n}.tmp", std::process::id()));
+    let f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    let mut buf = std::io::BufWriter::with_capacity(1 << 20, f);
+    encode(state, &mut buf).map_err(|e| io(&tmp, e))?;
+    let f = buf.into_inner().map_err(|e| io(&tmp, e.into_error()))?;
     f.sync_all().map_err(|e| io(&tmp, e))?;
     std::fs::rename(&tmp, &final_path).map_err(|e| io(&final_path, e))
 }
@@ -311,7 +330,8 @@ mod tests {
             .plan(&parse_batch(&nd, &Limits::default()).unwrap())
             .unwrap();
         s.apply(c);
-        let bytes = encode(&s);
+        let mut bytes = Vec::new();
+        encode(&s, &mut bytes).unwrap();
         let back = decode(&tid, &bytes).expect("decodes");
         assert_eq!(
             crate::reports::activations_user_counts(&back),
@@ -327,7 +347,9 @@ mod tests {
                 crate::reports::services_user_counts(&s, p)
             );
         }
-        assert_eq!(encode(&back), bytes);
+        let mut again = Vec::new();
+        encode(&back, &mut again).unwrap();
+        assert_eq!(again, bytes);
         assert!(decode(&tid, &bytes[..bytes.len() - 1]).is_none());
         assert!(decode(&TenantId::parse("t2").unwrap(), &bytes).is_none());
         let mut flipped = bytes.clone();
