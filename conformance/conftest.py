@@ -1,0 +1,69 @@
+"""Starts the real reportroot (release build) over TLS with a generated tenant, registers
+apps, and records every check for the conformance table."""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+import oracle
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("REPORTROOT_BIN", os.path.join(ROOT, "target", "release", "reportroot"))
+TID = "c0c0c0c0-1234-4abc-8def-000000000001"
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
+
+
+def run(*args):
+    return subprocess.run([BIN, *args], check=True, capture_output=True, text=True).stdout
+
+
+class Env:
+    pass
+
+
+@pytest.fixture(scope="session")
+def env():
+    e = Env()
+    e.dir = tempfile.mkdtemp(prefix="rr-conformance-")
+    e.data = os.path.join(e.dir, "data")
+    e.ndjson = os.path.join(e.dir, "tenant.ndjson")
+    run("generate", "--tenant", TID, "--users", "600", "--days", "180", "--seed", "17", "--out", e.ndjson)
+    run("ingest", "--data", e.data, "--tenant", TID, e.ndjson)
+    e.tid = TID
+    e.oracle = oracle.Tenant().load(e.ndjson)
+    e.reader = json.loads(run("app", "add", "--data", e.data, "--tenant", TID, "--name", "conformance", "--roles", "Reports.Read.All", "--json"))
+    e.norole = json.loads(run("app", "add", "--data", e.data, "--tenant", TID, "--name", "no-reports", "--roles", "User.Read.All", "--json"))
+    e.removed = json.loads(run("app", "add", "--data", e.data, "--tenant", TID, "--name", "removed", "--json"))
+    run("app", "remove", "--data", e.data, "--tenant", TID, "--client-id", e.removed["clientId"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        e.port = s.getsockname()[1]
+    e.base = f"https://127.0.0.1:{e.port}"
+    e.proc = subprocess.Popen(
+        [BIN, "serve", "--listen", f"127.0.0.1:{e.port}", "--data", e.data, "--tls", "self-signed", "--public-url", e.base],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, RUST_LOG="warn"))
+    banner = e.proc.stdout.readline()
+    assert banner.startswith("reportroot listening on https://"), banner
+    e.ca = os.path.join(e.data, "tls", "ca.pem")
+    yield e
+    e.proc.terminate()
+    e.proc.wait(timeout=30)
+
+
+_results = []
+
+
+@pytest.fixture(scope="session")
+def record():
+    def add(row, client, ok=True):
+        _results.append({"row": row, "client": client, "ok": bool(ok)})
+    yield add
+    old = []
+    if os.path.exists(RESULTS):
+        with open(RESULTS) as f:
+            old = [r for r in json.load(f) if r["client"] == "js graph-client"]
+    with open(RESULTS, "w") as f:
+        json.dump(old + _results, f, indent=1)
