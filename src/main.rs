@@ -20,6 +20,12 @@ use reportroot::store::SqliteStore;
 use reportroot::telemetry::{LogFormat, init_logging};
 use reportroot::tls::TlsSource;
 
+/// mimalloc instead of glibc malloc: glibc keeps per-thread arenas that grow the server's
+/// resident memory over hours of mixed load (measured: +39% RSS in a 10-minute soak with
+/// glibc's default arenas, +8% with them bounded; see RELIABILITY.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "reportroot",
