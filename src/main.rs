@@ -11,9 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use reportroot::auth::{Authority, ExternalIssuer, JwksSource, apps};
-use reportroot::engine::Registry;
+use reportroot::engine::{EngineError, Registry};
 use reportroot::generate;
-use reportroot::ingest::{Limits, parse_block};
+use reportroot::ingest::{IngestError, Limits, parse_block};
 use reportroot::model::{Day, TenantId};
 use reportroot::server::{Config, Server};
 use reportroot::store::SqliteStore;
@@ -201,6 +201,9 @@ struct IngestArgs {
     /// NDJSON files, each ingested as one atomic batch.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Bytes read, parsed and planned at a time (a file is never held parsed whole).
+    #[arg(long, default_value_t = 64 << 20, value_parser = clap::value_parser!(u32).range(1..), hide = true)]
+    block_bytes: u32,
 }
 
 #[derive(Args)]
@@ -358,6 +361,7 @@ fn ingest_file(
     tid: &TenantId,
     path: &Path,
     limits: Limits,
+    block_bytes: usize,
 ) -> anyhow::Result<(usize, Option<Day>)> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -374,51 +378,87 @@ fn ingest_file(
     } else {
         ProgressBar::hidden()
     };
-    // Read blocks of whole lines and parse each on every core.
+    // Read blocks of whole lines, parse each on every core and plan it, then drop it: the
+    // file is never held parsed whole (it was 3 GB of records for a 4 GB file).
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let name = path.display().to_string();
+    let refused =
+        |e: &dyn std::fmt::Display| anyhow::anyhow!("{name}: {e}; nothing of this file was stored");
     let mut reader = file;
-    let mut batch = Vec::new();
-    let mut carry: Vec<u8> = Vec::new();
-    let mut first_line = 1usize;
-    let mut buf = vec![0u8; 64 << 20];
-    loop {
-        let read = std::io::Read::read(&mut reader, &mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        bar.inc(read as u64);
-        carry.extend_from_slice(&buf[..read]);
-        let end = if read == 0 {
-            carry.len()
-        } else {
-            match carry.iter().rposition(|b| *b == b'\n') {
-                Some(i) => i + 1,
-                None => continue,
-            }
-        };
-        let block: Vec<u8> = carry.drain(..end).collect();
-        if !block.is_empty() {
+    let mut failure: Option<anyhow::Error> = None;
+    let outcome = registry.ingest_blocks(tid, |planner| {
+        let mut records = 0usize;
+        let mut carry: Vec<u8> = Vec::new();
+        let mut first_line = 1usize;
+        let mut buf = vec![0u8; block_bytes];
+        let mut pending: Option<Vec<reportroot::ingest::Numbered>> = None;
+        loop {
+            let read = match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    failure = Some(anyhow::Error::new(e).context(format!("reading {name}")));
+                    return Err(EngineError::Rejected(IngestError::Line {
+                        line: first_line,
+                        message: "read error".into(),
+                    }));
+                }
+            };
+            bar.inc(read as u64);
+            carry.extend_from_slice(&buf[..read]);
+            let end = if read == 0 {
+                carry.len()
+            } else {
+                match carry.iter().rposition(|b| *b == b'\n') {
+                    Some(i) => i + 1,
+                    None => continue,
+                }
+            };
+            let block: Vec<u8> = carry.drain(..end).collect();
+            // Parse this block while the previous one is planned (a pipeline of two: the
+            // planner is single-threaded, the parser uses every core). Errors still come
+            // in line order: the earlier block's plan is checked first.
             let lines = block.iter().filter(|b| **b == b'\n').count()
-                + usize::from(!block.ends_with(b"\n"));
-            let parsed = parse_block(&block, first_line, &limits, threads).map_err(|e| {
-                anyhow::anyhow!("{}: {e}; nothing of this file was stored", path.display())
+                + usize::from(!block.is_empty() && !block.ends_with(b"\n"));
+            let start = first_line;
+            let parsed = std::thread::scope(|s| -> Result<_, EngineError> {
+                let parsing = s.spawn(|| parse_block(&block, start, &limits, threads));
+                if let Some(prev) = pending.take() {
+                    planner.feed(&prev)?;
+                }
+                parsing
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(IngestError::Line {
+                            line: start,
+                            message: "the parser failed".into(),
+                        })
+                    })
+                    .map_err(EngineError::from)
             })?;
-            batch.extend(parsed);
-            if batch.len() > limits.max_records {
-                bail!(
-                    "{}: more than {} records; nothing of this file was stored",
-                    path.display(),
-                    limits.max_records
-                );
+            records += parsed.len();
+            if records > limits.max_records {
+                return Err(IngestError::TooManyRecords {
+                    max: limits.max_records,
+                }
+                .into());
             }
+            pending = Some(parsed);
             first_line += lines;
+            if read == 0 {
+                break;
+            }
         }
-        if read == 0 {
-            break;
+        if let Some(last) = pending.take() {
+            planner.feed(&last)?;
         }
-    }
-    bar.set_message(format!("committing {}", path.display()));
-    let outcome = registry
-        .ingest(tid, &batch)
-        .map_err(|e| anyhow::anyhow!("{}: {e}; nothing of this file was stored", path.display()))?;
+        bar.set_message(format!("committing {name}"));
+        Ok(records)
+    });
+    let outcome = match (outcome, failure) {
+        (_, Some(e)) => return Err(e),
+        (Ok(o), None) => o,
+        (Err(e), None) => return Err(refused(&e)),
+    };
     bar.finish_and_clear();
     Ok((outcome.ingested, outcome.refresh_date))
 }
@@ -429,7 +469,13 @@ fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let registry = Registry::new(Arc::new(store), Some(a.data.join("snapshots")));
     for f in &a.files {
         let started = std::time::Instant::now();
-        let (n, refresh) = ingest_file(&registry, &tid, f, Limits::default())?;
+        let (n, refresh) = ingest_file(
+            &registry,
+            &tid,
+            f,
+            Limits::default(),
+            a.block_bytes as usize,
+        )?;
         let secs = started.elapsed().as_secs_f64();
         println!(
             "{}: ingested {n} records in {secs:.2}s ({:.0} records/s); report refresh date {}",
@@ -535,7 +581,7 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
             Arc::new(SqliteStore::open(&data)?),
             Some(data.join("snapshots")),
         );
-        let (n, _) = ingest_file(&registry, &tid, &file, Limits::default())?;
+        let (n, _) = ingest_file(&registry, &tid, &file, Limits::default(), 64 << 20)?;
         registry.snapshot_changed()?;
         eprintln!(
             "ingested {n} records for demo tenant {tid} into {}",

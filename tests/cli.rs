@@ -187,3 +187,66 @@ async fn generate_ingest_token_and_serve_agree() {
     assert!(body.contains("\r\n2026-10-31,"), "{body}");
     assert!(terminate(&mut child).success());
 }
+
+/// The CLI plans a file block by block: tiny blocks (users' records split across blocks)
+/// give byte-identical state to one block, and a bad last line refuses the whole file.
+#[test]
+fn ingest_in_blocks_equals_one_block_and_refuses_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.ndjson");
+    let tid = common::TENANT_A;
+    let ok = Command::new(BIN)
+        .args([
+            "generate", "--tenant", tid, "--users", "200", "--days", "30", "--seed", "4", "--out",
+        ])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let ingest = |data: &std::path::Path, file: &std::path::Path, block: &str| {
+        Command::new(BIN)
+            .args(["ingest", "--tenant", tid, "--block-bytes", block, "--data"])
+            .arg(data)
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let snap = |data: &std::path::Path| {
+        std::fs::read(data.join("snapshots").join(format!("{tid}.snap"))).unwrap()
+    };
+    let (one, many) = (dir.path().join("one"), dir.path().join("many"));
+    assert!(ingest(&one, &file, "67108864").status.success());
+    assert!(ingest(&many, &file, "4096").status.success());
+    let whole = snap(&one);
+    assert!(whole.len() > 10_000);
+    assert_eq!(whole, snap(&many), "block size changed the stored state");
+
+    // The same file with an unknown user on its last line: refused whole, line named.
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    let last = text.lines().count() + 1;
+    text.push_str(
+        "{\"type\":\"activity\",\"userId\":\"nobody\",\"service\":\"teams\",\"date\":\"2026-10-01\"}\n",
+    );
+    let bad = dir.path().join("bad.ndjson");
+    std::fs::write(&bad, text).unwrap();
+    let refused = dir.path().join("refused");
+    let out = ingest(&refused, &bad, "4096");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("line {last}: field 'userId'")),
+        "{err}"
+    );
+    // Nothing of it was stored: a one-user file afterwards leaves a one-user state.
+    let small = dir.path().join("small.ndjson");
+    std::fs::write(
+        &small,
+        "{\"type\":\"user\",\"id\":\"u1\",\"userPrincipalName\":\"u1@x\",\"displayName\":\"U\"}\n",
+    )
+    .unwrap();
+    assert!(ingest(&refused, &small, "4096").status.success());
+    assert!(
+        snap(&refused).len() < 1_000,
+        "the refused file left rows behind"
+    );
+}

@@ -108,6 +108,11 @@ impl UserIndex {
         self.others.iter().map(|(k, v)| (&**k, *v))
     }
 
+    /// Makes room for `n` more GUID keys at once (no rehash-and-free while loading).
+    pub fn reserve_guids(&mut self, n: usize) {
+        self.guids.reserve(n);
+    }
+
     pub fn insert_guid(&mut self, g: u128, ord: u32) {
         self.guids.insert(g, ord);
     }

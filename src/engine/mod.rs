@@ -10,4 +10,4 @@ mod state;
 
 pub use compact::{Deleted, Held};
 pub use registry::{EngineError, IngestOutcome, Registry};
-pub use state::{ActivationState, Licensed, TenantState, UserState};
+pub use state::{ActivationState, Licensed, Planner, TenantState, UserState};

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use super::TenantState;
 use super::snapshot::{self, SnapshotError};
+use super::{Planner, TenantState};
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{Day, TenantId};
 use crate::store::{Store, StoreError};
@@ -166,10 +166,27 @@ impl Registry {
     /// Applies one batch atomically: nothing of a refused or failed batch is kept, and an
     /// `Ok` answer means the batch is durable.
     pub fn ingest(&self, tid: &TenantId, batch: &[Numbered]) -> Result<IngestOutcome, EngineError> {
+        self.ingest_blocks(tid, |planner| {
+            planner.feed(batch)?;
+            Ok(batch.len())
+        })
+    }
+
+    /// [`Registry::ingest`] for a batch too big to hold parsed whole: `feed` parses the
+    /// batch block by block, hands each block to the planner and returns the record count.
+    /// Same guarantees: the tenant is write-locked throughout, an error from `feed` stores
+    /// nothing, and `Ok` means durable.
+    pub fn ingest_blocks(
+        &self,
+        tid: &TenantId,
+        feed: impl FnOnce(&mut Planner<'_>) -> Result<usize, EngineError>,
+    ) -> Result<IngestOutcome, EngineError> {
         let shared = self.tenant(tid)?;
         let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
         let t0 = std::time::Instant::now();
-        let change = state.plan(batch)?;
+        let mut planner = state.planner();
+        let records = feed(&mut planner)?;
+        let change = planner.finish();
         let t1 = std::time::Instant::now();
         self.store.commit(tid, &change)?;
         let t2 = std::time::Instant::now();
@@ -177,14 +194,14 @@ impl Registry {
         state.warm();
         tracing::debug!(
             tenant = %tid,
-            records = batch.len(),
-            plan_ms = (t1 - t0).as_secs_f64() * 1e3,
+            records,
+            parse_and_plan_ms = (t1 - t0).as_secs_f64() * 1e3,
             commit_ms = (t2 - t1).as_secs_f64() * 1e3,
             apply_ms = t2.elapsed().as_secs_f64() * 1e3,
             "batch applied"
         );
         Ok(IngestOutcome {
-            ingested: batch.len(),
+            ingested: records,
             refresh_date: state.refresh_date(),
             version: state.version(),
         })

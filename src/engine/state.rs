@@ -233,141 +233,22 @@ impl TenantState {
     /// Checks a parsed batch against this state and turns it into the rows to store. Pure:
     /// `self` is not changed, so a refused batch leaves nothing behind.
     pub fn plan(&self, batch: &[Numbered]) -> Result<Changeset, IngestError> {
-        let mut c = Changeset::default();
-        let mut new_users: HashMap<&str, u32> = HashMap::new();
-        let mut next_ord = self.users.len() as u32;
-        let mut explicit = self.meta.explicit_refresh;
-        let mut max_activity = self.meta.max_activity;
-        let mut delta = DayKeyMap::default();
+        let mut p = self.planner();
+        p.feed(batch)?;
+        Ok(p.finish())
+    }
 
-        for n in batch {
-            let line = n.line;
-            let resolve = |id: &str| -> Result<u32, IngestError> {
-                self.index
-                    .get(id)
-                    .or_else(|| new_users.get(id).copied())
-                    .ok_or_else(|| IngestError::Field {
-                        line,
-                        field: "userId",
-                        message: format!("unknown user '{id}': no earlier user record defines it"),
-                    })
-            };
-            match &n.record {
-                Record::User {
-                    id,
-                    user_principal_name,
-                    display_name,
-                    deleted,
-                } => {
-                    let ord = match self
-                        .index
-                        .get(id.as_str())
-                        .or_else(|| new_users.get(id.as_str()).copied())
-                    {
-                        Some(o) => o,
-                        None => {
-                            let o = next_ord;
-                            next_ord =
-                                next_ord.checked_add(1).ok_or_else(|| IngestError::Line {
-                                    line,
-                                    message: "the tenant has reached the limit of 4294967295 users"
-                                        .into(),
-                                })?;
-                            new_users.insert(id.as_str(), o);
-                            o
-                        }
-                    };
-                    c.users.push(UserRow {
-                        ord,
-                        id: id.clone(),
-                        user_principal_name: user_principal_name.clone(),
-                        display_name: display_name.clone(),
-                        deleted: *deleted,
-                    });
-                }
-                Record::ServiceLicense {
-                    user_id,
-                    service,
-                    span,
-                } => c.licenses.push(LicenseRow {
-                    ord: resolve(user_id)?,
-                    service: *service,
-                    span: *span,
-                }),
-                Record::ProductAssignment {
-                    user_id,
-                    product_type,
-                    span,
-                } => c.products.push(ProductRow {
-                    ord: resolve(user_id)?,
-                    product_type: product_type.clone(),
-                    span: *span,
-                }),
-                Record::Activation {
-                    user_id,
-                    activation,
-                } => c.activations.push(ActivationRow {
-                    ord: resolve(user_id)?,
-                    activation: activation.clone(),
-                }),
-                Record::Activity {
-                    user_id,
-                    service,
-                    date,
-                } => {
-                    let ord = resolve(user_id)?;
-                    delta.entry((*service, *date)).or_default().insert(ord);
-                    max_activity = max_activity.max(Some(*date));
-                }
-                Record::ActivityDates {
-                    user_id,
-                    service,
-                    dates,
-                } => {
-                    let ord = resolve(user_id)?;
-                    for date in dates {
-                        delta.entry((*service, *date)).or_default().insert(ord);
-                        max_activity = max_activity.max(Some(*date));
-                    }
-                }
-                Record::Refresh { date } => {
-                    if let Some(r) = explicit
-                        && *date < r
-                    {
-                        return Err(IngestError::Field {
-                            line,
-                            field: "date",
-                            message: format!(
-                                "{date} is earlier than the current Report Refresh Date {r}"
-                            ),
-                        });
-                    }
-                    explicit = Some(*date);
-                }
-            }
+    /// A [`Planner`] for one batch fed in blocks (a big file need not be held parsed whole).
+    pub fn planner(&self) -> Planner<'_> {
+        Planner {
+            state: self,
+            c: Changeset::default(),
+            new_users: UserIndex::default(),
+            next_ord: self.users.len() as u32,
+            explicit: self.meta.explicit_refresh,
+            max_activity: self.meta.max_activity,
+            delta: DayKeyMap::default(),
         }
-
-        let mut activity: Vec<ActivityDay> = delta
-            .into_iter()
-            .map(|((service, day), mut users)| {
-                if let Some(existing) = self.activity[service.index()].get(&day) {
-                    users |= existing;
-                }
-                ActivityDay {
-                    service,
-                    day,
-                    users,
-                }
-            })
-            .collect();
-        activity.sort_by_key(|a| (a.service, a.day));
-        c.activity = activity;
-        c.meta = TenantMeta {
-            explicit_refresh: explicit,
-            max_activity,
-            version: self.meta.version + 1,
-        };
-        Ok(c)
     }
 
     fn intern(&mut self, product_type: &str) -> u32 {
@@ -447,6 +328,170 @@ impl TenantState {
                 }
             }
         }
+    }
+}
+
+/// Plans one batch in blocks: [`Planner::feed`] each block of parsed lines in order, then
+/// [`Planner::finish`]. Pure like [`TenantState::plan`]: the state is only read.
+pub struct Planner<'s> {
+    state: &'s TenantState,
+    c: Changeset,
+    /// Users first defined in this batch (owned keys: earlier blocks are gone).
+    new_users: UserIndex,
+    next_ord: u32,
+    explicit: Option<Day>,
+    max_activity: Option<Day>,
+    delta: DayKeyMap,
+}
+
+impl Planner<'_> {
+    /// Checks the next block of the batch; the first bad line refuses the whole batch.
+    pub fn feed(&mut self, block: &[Numbered]) -> Result<(), IngestError> {
+        let Planner {
+            state,
+            c,
+            new_users,
+            next_ord,
+            explicit,
+            max_activity,
+            delta,
+        } = self;
+        let this = *state;
+        for n in block {
+            let line = n.line;
+            let resolve = |id: &str| -> Result<u32, IngestError> {
+                this.index
+                    .get(id)
+                    .or_else(|| new_users.get(id))
+                    .ok_or_else(|| IngestError::Field {
+                        line,
+                        field: "userId",
+                        message: format!("unknown user '{id}': no earlier user record defines it"),
+                    })
+            };
+            match &n.record {
+                Record::User {
+                    id,
+                    user_principal_name,
+                    display_name,
+                    deleted,
+                } => {
+                    let ord = match this
+                        .index
+                        .get(id.as_str())
+                        .or_else(|| new_users.get(id.as_str()))
+                    {
+                        Some(o) => o,
+                        None => {
+                            let o = *next_ord;
+                            *next_ord =
+                                next_ord.checked_add(1).ok_or_else(|| IngestError::Line {
+                                    line,
+                                    message: "the tenant has reached the limit of 4294967295 users"
+                                        .into(),
+                                })?;
+                            new_users.insert(id.as_str(), o);
+                            o
+                        }
+                    };
+                    c.users.push(UserRow {
+                        ord,
+                        id: id.clone(),
+                        user_principal_name: user_principal_name.clone(),
+                        display_name: display_name.clone(),
+                        deleted: *deleted,
+                    });
+                }
+                Record::ServiceLicense {
+                    user_id,
+                    service,
+                    span,
+                } => c.licenses.push(LicenseRow {
+                    ord: resolve(user_id)?,
+                    service: *service,
+                    span: *span,
+                }),
+                Record::ProductAssignment {
+                    user_id,
+                    product_type,
+                    span,
+                } => c.products.push(ProductRow {
+                    ord: resolve(user_id)?,
+                    product_type: product_type.clone(),
+                    span: *span,
+                }),
+                Record::Activation {
+                    user_id,
+                    activation,
+                } => c.activations.push(ActivationRow {
+                    ord: resolve(user_id)?,
+                    activation: activation.clone(),
+                }),
+                Record::Activity {
+                    user_id,
+                    service,
+                    date,
+                } => {
+                    let ord = resolve(user_id)?;
+                    delta.entry((*service, *date)).or_default().insert(ord);
+                    *max_activity = (*max_activity).max(Some(*date));
+                }
+                Record::ActivityDates {
+                    user_id,
+                    service,
+                    dates,
+                } => {
+                    let ord = resolve(user_id)?;
+                    for date in dates {
+                        delta.entry((*service, *date)).or_default().insert(ord);
+                        *max_activity = (*max_activity).max(Some(*date));
+                    }
+                }
+                Record::Refresh { date } => {
+                    if let Some(r) = *explicit
+                        && *date < r
+                    {
+                        return Err(IngestError::Field {
+                            line,
+                            field: "date",
+                            message: format!(
+                                "{date} is earlier than the current Report Refresh Date {r}"
+                            ),
+                        });
+                    }
+                    *explicit = Some(*date);
+                }
+            }
+        }
+
+        Ok(())
+    }
+
+    /// The rows to store for the whole batch.
+    pub fn finish(self) -> Changeset {
+        let mut activity: Vec<ActivityDay> = self
+            .delta
+            .into_iter()
+            .map(|((service, day), mut users)| {
+                if let Some(existing) = self.state.activity[service.index()].get(&day) {
+                    users |= existing;
+                }
+                ActivityDay {
+                    service,
+                    day,
+                    users,
+                }
+            })
+            .collect();
+        activity.sort_by_key(|a| (a.service, a.day));
+        let mut c = self.c;
+        c.activity = activity;
+        c.meta = TenantMeta {
+            explicit_refresh: self.explicit,
+            max_activity: self.max_activity,
+            version: self.state.meta.version + 1,
+        };
+        c
     }
 }
 
