@@ -11,9 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use reportroot::auth::{Authority, ExternalIssuer, JwksSource, apps};
-use reportroot::engine::{EngineError, Registry};
+use reportroot::engine::{Registry, StreamOptions};
 use reportroot::generate;
-use reportroot::ingest::{IngestError, Limits, parse_block};
+use reportroot::ingest::Limits;
 use reportroot::model::{Day, TenantId};
 use reportroot::server::{Config, Server};
 use reportroot::store::SqliteStore;
@@ -378,87 +378,20 @@ fn ingest_file(
     } else {
         ProgressBar::hidden()
     };
-    // Read blocks of whole lines, parse each on every core and plan it, then drop it: the
-    // file is never held parsed whole (it was 3 GB of records for a 4 GB file).
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let name = path.display().to_string();
-    let refused =
-        |e: &dyn std::fmt::Display| anyhow::anyhow!("{name}: {e}; nothing of this file was stored");
-    let mut reader = file;
-    let mut failure: Option<anyhow::Error> = None;
-    let outcome = registry.ingest_blocks(tid, |planner| {
-        let mut records = 0usize;
-        let mut carry: Vec<u8> = Vec::new();
-        let mut first_line = 1usize;
-        let mut buf = vec![0u8; block_bytes];
-        let mut pending: Option<Vec<reportroot::ingest::Numbered>> = None;
-        loop {
-            let read = match std::io::Read::read(&mut reader, &mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    failure = Some(anyhow::Error::new(e).context(format!("reading {name}")));
-                    return Err(EngineError::Rejected(IngestError::Line {
-                        line: first_line,
-                        message: "read error".into(),
-                    }));
-                }
-            };
-            bar.inc(read as u64);
-            carry.extend_from_slice(&buf[..read]);
-            let end = if read == 0 {
-                carry.len()
-            } else {
-                match carry.iter().rposition(|b| *b == b'\n') {
-                    Some(i) => i + 1,
-                    None => continue,
-                }
-            };
-            let block: Vec<u8> = carry.drain(..end).collect();
-            // Parse this block while the previous one is planned (a pipeline of two: the
-            // planner is single-threaded, the parser uses every core). Errors still come
-            // in line order: the earlier block's plan is checked first.
-            let lines = block.iter().filter(|b| **b == b'\n').count()
-                + usize::from(!block.is_empty() && !block.ends_with(b"\n"));
-            let start = first_line;
-            let parsed = std::thread::scope(|s| -> Result<_, EngineError> {
-                let parsing = s.spawn(|| parse_block(&block, start, &limits, threads));
-                if let Some(prev) = pending.take() {
-                    planner.feed(&prev)?;
-                }
-                parsing
-                    .join()
-                    .unwrap_or_else(|_| {
-                        Err(IngestError::Line {
-                            line: start,
-                            message: "the parser failed".into(),
-                        })
-                    })
-                    .map_err(EngineError::from)
-            })?;
-            records += parsed.len();
-            if records > limits.max_records {
-                return Err(IngestError::TooManyRecords {
-                    max: limits.max_records,
-                }
-                .into());
-            }
-            pending = Some(parsed);
-            first_line += lines;
-            if read == 0 {
-                break;
-            }
-        }
-        if let Some(last) = pending.take() {
-            planner.feed(&last)?;
-        }
-        bar.set_message(format!("committing {name}"));
-        Ok(records)
-    });
-    let outcome = match (outcome, failure) {
-        (_, Some(e)) => return Err(e),
-        (Ok(o), None) => o,
-        (Err(e), None) => return Err(refused(&e)),
+    let opts = StreamOptions {
+        limits,
+        block_bytes,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        write_early: true,
     };
+    let outcome = registry
+        .ingest_stream(tid, file, &opts, |read| {
+            bar.set_position(read);
+            if read >= len {
+                bar.set_message(format!("committing {}", path.display()));
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("{}: {e}; nothing of this file was stored", path.display()))?;
     bar.finish_and_clear();
     Ok((outcome.ingested, outcome.refresh_date))
 }

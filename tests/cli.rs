@@ -219,7 +219,50 @@ fn ingest_in_blocks_equals_one_block_and_refuses_whole() {
     assert!(ingest(&many, &file, "4096").status.success());
     let whole = snap(&one);
     assert!(whole.len() > 10_000);
-    assert_eq!(whole, snap(&many), "block size changed the stored state");
+    assert_eq!(whole, snap(&many), "block size changed the in-memory state");
+    // The CLI writes rows while planning; what it stored must be what the server's
+    // one-shot commit stores for the same batch.
+    let reference = dir.path().join("reference");
+    {
+        use reportroot::store::Store;
+        let tenant = reportroot::model::TenantId::parse(tid).unwrap();
+        let registry = reportroot::engine::Registry::new(
+            std::sync::Arc::new(reportroot::store::SqliteStore::open(&reference).unwrap()),
+            None,
+        );
+        let text = std::fs::read(&file).unwrap();
+        let batch =
+            reportroot::ingest::parse_batch(&text, &reportroot::ingest::Limits::default()).unwrap();
+        registry.ingest(&tenant, &batch).unwrap();
+        let stored = |dir: &std::path::Path| {
+            let store = reportroot::store::SqliteStore::open(dir).unwrap();
+            let mut all = Vec::new();
+            store
+                .load(&tenant, &mut |c| {
+                    all.push(format!(
+                        "{:?}",
+                        (
+                            c.users,
+                            c.licenses,
+                            c.products,
+                            c.activations,
+                            c.activity,
+                            c.meta
+                        )
+                    ))
+                })
+                .unwrap();
+            all
+        };
+        let want = stored(&reference);
+        assert!(!want.is_empty());
+        assert_eq!(
+            stored(&many),
+            want,
+            "blocks stored other rows than one commit"
+        );
+        assert_eq!(stored(&one), want);
+    }
 
     // The same file with an unknown user on its last line: refused whole, line named.
     let mut text = std::fs::read_to_string(&file).unwrap();

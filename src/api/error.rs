@@ -134,6 +134,9 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Rejected(e) => e.into(),
             EngineError::Store(e) => ApiError::Internal(e.to_string()),
+            EngineError::Read(e) => {
+                ApiError::BadRequest(format!("The request body could not be read: {e}"))
+            }
         }
     }
 }

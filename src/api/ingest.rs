@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 use super::reports::bearer_claims;
 use super::{ApiError, AppState};
 use crate::auth::policy;
-use crate::engine::EngineError;
-use crate::ingest;
+use crate::engine::StreamOptions;
 use crate::model::TenantId;
 
 pub async fn ingest(
@@ -59,15 +58,19 @@ pub async fn ingest(
     let st = state.clone();
     let limits = state.settings.ingest_limits;
     let outcome = tokio::task::spawn_blocking(move || {
-        // Big bodies are parsed on every core.
+        // Big bodies are parsed on every core, in blocks pipelined with planning.
         let threads = if body.len() > 4 << 20 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
             1
         };
-        let batch =
-            ingest::parse_block(&body, 1, &limits, threads).map_err(EngineError::Rejected)?;
-        st.registry.ingest(&tid, &batch)
+        let opts = StreamOptions {
+            limits,
+            block_bytes: 16 << 20,
+            threads,
+            write_early: false,
+        };
+        st.registry.ingest_stream(&tid, &body[..], &opts, |_| {})
     })
     .await?;
     match outcome {

@@ -7,7 +7,9 @@ mod compact;
 mod registry;
 pub mod snapshot;
 mod state;
+mod stream;
 
 pub use compact::{Deleted, Held};
-pub use registry::{EngineError, IngestOutcome, Registry};
+pub use registry::{EngineError, Feeder, IngestOutcome, Registry};
 pub use state::{ActivationState, Licensed, Planner, TenantState, UserState};
+pub use stream::StreamOptions;

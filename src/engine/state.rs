@@ -9,7 +9,7 @@ use super::compact::{Deleted, Held, UserIndex, device_key};
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{Day, Period, Platform, Record, Service, TenantId};
 use crate::store::{
-    ActivationRow, ActivityDay, Changeset, LicenseRow, ProductRow, TenantMeta, UserRow,
+    ActivationRow, ActivityDay, Changeset, LicenseRow, ProductRow, Rows, TenantMeta, UserRow,
 };
 
 /// What the reports need of one user (names stay in the store), compactly: about 84 bytes
@@ -248,6 +248,7 @@ impl TenantState {
             explicit: self.meta.explicit_refresh,
             max_activity: self.meta.max_activity,
             delta: DayKeyMap::default(),
+            written: [0; 4],
         }
     }
 
@@ -342,9 +343,29 @@ pub struct Planner<'s> {
     explicit: Option<Day>,
     max_activity: Option<Day>,
     delta: DayKeyMap,
+    /// How many of `c`'s users, licenses, products and activations [`Planner::unwritten`]
+    /// has handed out.
+    written: [usize; 4],
 }
 
 impl Planner<'_> {
+    /// The directory rows planned since the last call (for writing while planning).
+    pub fn unwritten(&mut self) -> Rows<'_> {
+        let [u, l, p, a] = self.written;
+        self.written = [
+            self.c.users.len(),
+            self.c.licenses.len(),
+            self.c.products.len(),
+            self.c.activations.len(),
+        ];
+        Rows {
+            users: &self.c.users[u..],
+            licenses: &self.c.licenses[l..],
+            products: &self.c.products[p..],
+            activations: &self.c.activations[a..],
+        }
+    }
+
     /// Checks the next block of the batch; the first bad line refuses the whole batch.
     pub fn feed(&mut self, block: &[Numbered]) -> Result<(), IngestError> {
         let Planner {
@@ -355,6 +376,7 @@ impl Planner<'_> {
             explicit,
             max_activity,
             delta,
+            written: _,
         } = self;
         let this = *state;
         for n in block {

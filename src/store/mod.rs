@@ -86,8 +86,44 @@ pub struct Changeset {
     pub meta: TenantMeta,
 }
 
+/// Directory rows of a batch, or of a part of one (see [`BatchWriter`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rows<'a> {
+    pub users: &'a [UserRow],
+    pub licenses: &'a [LicenseRow],
+    pub products: &'a [ProductRow],
+    pub activations: &'a [ActivationRow],
+}
+
+impl Changeset {
+    pub fn rows(&self) -> Rows<'_> {
+        Rows {
+            users: &self.users,
+            licenses: &self.licenses,
+            products: &self.products,
+            activations: &self.activations,
+        }
+    }
+}
+
+/// One batch written in parts inside one open transaction: [`BatchWriter::rows`] as blocks
+/// are planned, then [`BatchWriter::finish`] with the activity and scalars, which commits.
+/// Nothing is visible or durable before `finish` returns `Ok`; dropping the writer
+/// unfinished (a later bad line, an error) rolls everything back.
+pub trait BatchWriter {
+    fn rows(&mut self, rows: Rows<'_>) -> Result<(), StoreError>;
+    fn finish(
+        self: Box<Self>,
+        activity: &[ActivityDay],
+        meta: &TenantMeta,
+    ) -> Result<(), StoreError>;
+}
+
 /// A durable store of tenants. `commit` is atomic and durable when it returns `Ok`.
 pub trait Store: Send + Sync + 'static {
+    /// Starts writing one batch of `tenant` in parts. Holds the store's writer until the
+    /// batch ends, so it is meant for bulk loads where nothing else waits on the store.
+    fn begin(&self, tenant: &TenantId) -> Result<Box<dyn BatchWriter + '_>, StoreError>;
     /// Streams a whole tenant back to `sink` in chunks (users before the rows naming them;
     /// each chunk carries the meta). Returns `false` if the tenant was never written.
     fn load(&self, tenant: &TenantId, sink: &mut dyn FnMut(Changeset)) -> Result<bool, StoreError>;

@@ -8,8 +8,8 @@ use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    ActivationRow, ActivityDay, Changeset, LicenseRow, ProductRow, Store, StoreError, TenantMeta,
-    UserRow,
+    ActivationRow, ActivityDay, BatchWriter, Changeset, LicenseRow, ProductRow, Rows, Store,
+    StoreError, TenantMeta, UserRow,
 };
 use crate::model::{Activation, Day, Platform, Service, Span, TenantId};
 
@@ -85,21 +85,11 @@ impl SqliteStore {
     }
 }
 
-fn write(tx: &rusqlite::Transaction<'_>, t: &str, c: &Changeset) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO tenants (tid, explicit_refresh, max_activity, version) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(tid) DO UPDATE SET explicit_refresh = ?2, max_activity = ?3, version = ?4",
-        params![
-            t,
-            c.meta.explicit_refresh.map(|d| d.0),
-            c.meta.max_activity.map(|d| d.0),
-            c.meta.version as i64
-        ],
-    )?;
+fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
     let mut st = tx.prepare_cached(
         "INSERT OR REPLACE INTO users (tid, ord, id, upn, display_name, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    for u in &c.users {
+    for u in r.users {
         st.execute(params![
             t,
             u.ord,
@@ -112,7 +102,7 @@ fn write(tx: &rusqlite::Transaction<'_>, t: &str, c: &Changeset) -> rusqlite::Re
     let mut st = tx.prepare_cached(
         "INSERT OR REPLACE INTO service_licenses (tid, ord, service, assigned, removed) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for l in &c.licenses {
+    for l in r.licenses {
         st.execute(params![
             t,
             l.ord,
@@ -124,7 +114,7 @@ fn write(tx: &rusqlite::Transaction<'_>, t: &str, c: &Changeset) -> rusqlite::Re
     let mut st = tx.prepare_cached(
         "INSERT OR REPLACE INTO product_assignments (tid, ord, product, assigned, removed) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for p in &c.products {
+    for p in r.products {
         st.execute(params![
             t,
             p.ord,
@@ -137,7 +127,7 @@ fn write(tx: &rusqlite::Transaction<'_>, t: &str, c: &Changeset) -> rusqlite::Re
         "INSERT OR REPLACE INTO activations (tid, ord, product, device, platform, activated, deactivated, shared)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    for a in &c.activations {
+    for a in r.activations {
         let x = &a.activation;
         st.execute(params![
             t,
@@ -150,18 +140,71 @@ fn write(tx: &rusqlite::Transaction<'_>, t: &str, c: &Changeset) -> rusqlite::Re
             x.shared_computer
         ])?;
     }
+    Ok(())
+}
+
+fn write_tail(
+    tx: &Connection,
+    t: &str,
+    activity: &[ActivityDay],
+    meta: &TenantMeta,
+) -> rusqlite::Result<()> {
     let mut st = tx.prepare_cached(
         "INSERT OR REPLACE INTO activity_days (tid, service, day, users) VALUES (?1, ?2, ?3, ?4)",
     )?;
     let mut buf = Vec::new();
-    for a in &c.activity {
+    for a in activity {
         buf.clear();
         a.users
             .serialize_into(&mut buf)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         st.execute(params![t, a.service.index() as i64, a.day.0, buf])?;
     }
+    tx.execute(
+        "INSERT INTO tenants (tid, explicit_refresh, max_activity, version) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(tid) DO UPDATE SET explicit_refresh = ?2, max_activity = ?3, version = ?4",
+        params![
+            t,
+            meta.explicit_refresh.map(|d| d.0),
+            meta.max_activity.map(|d| d.0),
+            meta.version as i64
+        ],
+    )?;
     Ok(())
+}
+
+/// A batch in one open `BEGIN IMMEDIATE` transaction on the locked connection.
+struct SqliteBatch<'a> {
+    conn: std::sync::MutexGuard<'a, Connection>,
+    tid: String,
+    committed: bool,
+}
+
+impl BatchWriter for SqliteBatch<'_> {
+    fn rows(&mut self, rows: Rows<'_>) -> Result<(), StoreError> {
+        write_rows(&self.conn, &self.tid, rows).map_err(db)
+    }
+
+    fn finish(
+        mut self: Box<Self>,
+        activity: &[ActivityDay],
+        meta: &TenantMeta,
+    ) -> Result<(), StoreError> {
+        write_tail(&self.conn, &self.tid, activity, meta).map_err(db)?;
+        self.conn.execute_batch("COMMIT").map_err(db)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteBatch<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Nothing to report to: the batch already failed. SQLite also rolls back an
+            // open transaction if the process dies, so a crash keeps nothing either.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 /// Rows handed to the sink at a time, so loading never holds a whole tenant twice.
@@ -317,12 +360,19 @@ impl Store for SqliteStore {
     }
 
     fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        write(&tx, tenant.as_str(), change).map_err(db)?;
-        tx.commit().map_err(db)
+        let mut w = self.begin(tenant)?;
+        w.rows(change.rows())?;
+        w.finish(&change.activity, &change.meta)
+    }
+
+    fn begin(&self, tenant: &TenantId) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
+        let conn = self.conn();
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+        Ok(Box::new(SqliteBatch {
+            conn,
+            tid: tenant.as_str().to_string(),
+            committed: false,
+        }))
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
