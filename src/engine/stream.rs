@@ -6,7 +6,7 @@
 use std::io::Read;
 
 use super::registry::{EngineError, IngestOutcome, Registry};
-use crate::ingest::{IngestError, Limits, Numbered, parse_block};
+use crate::ingest::{IngestError, Limits, Numbered, parse_block_pieces};
 use crate::model::TenantId;
 
 /// How a stream is cut and parsed.
@@ -39,33 +39,59 @@ impl Registry {
             write_early,
         } = *opts;
         self.ingest_blocks(tid, write_early, |planner| {
+            let block_bytes = block_bytes.max(1);
             let mut records = 0usize;
-            let mut carry: Vec<u8> = Vec::new();
             let mut first_line = 1usize;
-            let mut buf = vec![0u8; block_bytes.max(1)];
+            // Two byte buffers reused for the whole stream: `cur` is read into and parsed,
+            // `spare` takes the unfinished last line for the next round. Fresh buffers per
+            // block cost more in page faults than the parsing they fed.
+            let mut cur: Vec<u8> = Vec::with_capacity(block_bytes * 2);
+            let mut spare: Vec<u8> = Vec::with_capacity(block_bytes * 2);
             let mut total = 0u64;
-            let mut pending: Option<Vec<Numbered>> = None;
+            let mut pending: Option<Vec<Vec<Numbered>>> = None;
             loop {
-                let read = input.read(&mut buf).map_err(EngineError::Read)?;
+                let old = cur.len();
+                cur.resize(old + block_bytes, 0);
+                let read = match input.read(&mut cur[old..]) {
+                    Ok(n) => n,
+                    Err(e) => return Err(EngineError::Read(e)),
+                };
+                cur.truncate(old + read);
                 total += read as u64;
                 progress(total);
-                carry.extend_from_slice(&buf[..read]);
                 let end = if read == 0 {
-                    carry.len()
+                    cur.len()
                 } else {
-                    match carry.iter().rposition(|b| *b == b'\n') {
+                    match cur.iter().rposition(|b| *b == b'\n') {
                         Some(i) => i + 1,
+                        // One unfinished line: keep reading, but not past the line limit
+                        // (a file with no line ends must not fill memory).
+                        None if cur.len() > limits.max_line_bytes => {
+                            return Err(IngestError::Line {
+                                line: first_line,
+                                message: format!(
+                                    "the line is longer than the limit of {} bytes",
+                                    limits.max_line_bytes
+                                ),
+                            }
+                            .into());
+                        }
                         None => continue,
                     }
                 };
-                let block: Vec<u8> = carry.drain(..end).collect();
+                spare.clear();
+                spare.extend_from_slice(&cur[end..]);
+                cur.truncate(end);
+                let block = &cur[..];
                 let lines = block.iter().filter(|b| **b == b'\n').count()
                     + usize::from(!block.is_empty() && !block.ends_with(b"\n"));
                 let start = first_line;
                 let parsed = std::thread::scope(|s| -> Result<_, EngineError> {
-                    let parsing = s.spawn(|| parse_block(&block, start, &limits, threads));
+                    let parsing = s.spawn(|| parse_block_pieces(block, start, &limits, threads));
                     if let Some(prev) = pending.take() {
-                        planner.feed(&prev)?;
+                        for piece in &prev {
+                            planner.feed(piece)?;
+                        }
                     }
                     parsing
                         .join()
@@ -77,7 +103,7 @@ impl Registry {
                         })
                         .map_err(EngineError::from)
                 })?;
-                records += parsed.len();
+                records += parsed.iter().map(Vec::len).sum::<usize>();
                 if records > limits.max_records {
                     return Err(IngestError::TooManyRecords {
                         max: limits.max_records,
@@ -86,12 +112,15 @@ impl Registry {
                 }
                 pending = Some(parsed);
                 first_line += lines;
+                std::mem::swap(&mut cur, &mut spare);
                 if read == 0 {
                     break;
                 }
             }
             if let Some(last) = pending.take() {
-                planner.feed(&last)?;
+                for piece in &last {
+                    planner.feed(piece)?;
+                }
             }
             Ok(records)
         })

@@ -78,6 +78,21 @@ pub fn parse_block(
     limits: &Limits,
     threads: usize,
 ) -> Result<Vec<Numbered>, IngestError> {
+    let mut out = Vec::new();
+    for piece in parse_block_pieces(bytes, first_line, limits, threads)? {
+        out.extend(piece);
+    }
+    Ok(out)
+}
+
+/// [`parse_block`] without joining the threads' results: the records in order as up to
+/// `threads` consecutive pieces (saves copying a block's records once more).
+pub fn parse_block_pieces(
+    bytes: &[u8],
+    first_line: usize,
+    limits: &Limits,
+    threads: usize,
+) -> Result<Vec<Vec<Numbered>>, IngestError> {
     let threads = threads.clamp(1, 64);
     // Split at line ends into `threads` pieces of about equal size.
     let mut cuts = vec![0usize];
@@ -137,15 +152,18 @@ pub fn parse_block(
             })
             .collect()
     });
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(results.len());
+    let mut records = 0usize;
     for r in results {
         // The first failing piece holds the batch's first bad line.
-        out.extend(r?);
-        if out.len() > limits.max_records {
+        let piece = r?;
+        records += piece.len();
+        if records > limits.max_records {
             return Err(IngestError::TooManyRecords {
                 max: limits.max_records,
             });
         }
+        out.push(piece);
     }
     Ok(out)
 }
