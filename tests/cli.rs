@@ -293,3 +293,90 @@ fn ingest_in_blocks_equals_one_block_and_refuses_whole() {
         "the refused file left rows behind"
     );
 }
+
+/// `reportroot ingest` writes rows into an open transaction while it plans: SIGKILL once
+/// uncommitted rows are in the WAL must leave nothing stored (and a finished run everything).
+#[test]
+fn ingest_killed_midway_stores_nothing() {
+    use reportroot::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.ndjson");
+    let tid = common::TENANT_A;
+    let ok = Command::new(BIN)
+        .args([
+            "generate", "--tenant", tid, "--users", "6000", "--days", "30", "--seed", "8", "--out",
+        ])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let tenant = reportroot::model::TenantId::parse(tid).unwrap();
+    let mut killed_midway = 0;
+    for (round, wal_bytes) in [256u64 << 10, 1 << 20, 2 << 20].into_iter().enumerate() {
+        let data = dir.path().join(format!("d{round}"));
+        let wal = data.join("reportroot.sqlite3-wal");
+        let mut child = Command::new(BIN)
+            .args([
+                "ingest",
+                "--tenant",
+                tid,
+                "--block-bytes",
+                "65536",
+                "--data",
+            ])
+            .arg(&data)
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until rows of the open transaction have spilled into the WAL, then kill.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none()
+            && std::fs::metadata(&wal).map_or(0, |m| m.len()) < wal_bytes
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _ = child.kill();
+        let finished = child.wait().unwrap().success();
+        // Then a one-user batch: afterwards the store must hold it alone (a killed batch's
+        // rows, committed or orphaned, would show up here).
+        let one = dir.path().join("one.ndjson");
+        std::fs::write(
+            &one,
+            "{\"type\":\"user\",\"id\":\"late-user\",\"userPrincipalName\":\"l@x\",\"displayName\":\"L\"}\n",
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .args(["ingest", "--tenant", tid, "--data"])
+            .arg(&data)
+            .arg(&one)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let store = reportroot::store::SqliteStore::open(&data).unwrap();
+        let (mut users, mut licenses) = (0, 0);
+        store
+            .load(&tenant, &mut |c| {
+                users += c.users.len();
+                licenses += c.licenses.len();
+            })
+            .unwrap();
+        if finished {
+            assert_eq!(users, 6001, "a finished ingest lost rows");
+        } else {
+            killed_midway += 1;
+            assert_eq!(
+                (users, licenses),
+                (1, 0),
+                "a killed ingest left rows behind"
+            );
+        }
+    }
+    assert!(killed_midway >= 1, "every ingest finished before its kill");
+}
