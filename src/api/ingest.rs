@@ -66,7 +66,8 @@ pub async fn ingest(
         };
         let opts = StreamOptions {
             limits,
-            block_bytes: 16 << 20,
+            // No bigger than the body: the block buffer is zero-filled before each read.
+            block_bytes: (16usize << 20).min(body.len().max(1)),
             threads,
             write_early: false,
         };

@@ -126,3 +126,100 @@ impl Registry {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ingest::parse_batch;
+    use crate::store::SqliteStore;
+
+    const GOOD: &str = concat!(
+        "{\"type\":\"user\",\"id\":\"u1\",\"userPrincipalName\":\"a@x\",\"displayName\":\"A\"}\n",
+        "\n",
+        "{\"type\":\"serviceLicense\",\"userId\":\"u1\",\"service\":\"teams\",\"assignedDate\":\"2026-01-01\"}\r\n",
+        "{\"type\":\"user\",\"id\":\"u2\",\"userPrincipalName\":\"b@x\",\"displayName\":\"B\"}\n",
+        "{\"type\":\"activity\",\"userId\":\"u2\",\"service\":\"teams\",\"dates\":[\"2026-02-01\",\"2026-02-02\"]}\n",
+        "{\"type\":\"activity\",\"userId\":\"u1\",\"service\":\"teams\",\"date\":\"2026-02-03\"}",
+    );
+
+    fn run(text: &str, block_bytes: usize, write_early: bool) -> Result<IngestOutcome, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(Arc::new(SqliteStore::open(dir.path()).unwrap()), None);
+        let tid = TenantId::parse("t1").unwrap();
+        let opts = StreamOptions {
+            limits: Limits::default(),
+            block_bytes,
+            threads: 2,
+            write_early,
+        };
+        registry
+            .ingest_stream(&tid, text.as_bytes(), &opts, |_| {})
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn block_size_changes_neither_result_nor_first_error() {
+        let whole = parse_batch(GOOD.as_bytes(), &Limits::default()).unwrap();
+        for block in [1, 2, 7, 64, 4096] {
+            for early in [false, true] {
+                let o = run(GOOD, block, early).unwrap();
+                assert_eq!(o.ingested, whole.len(), "block {block}");
+                assert_eq!(
+                    o.refresh_date.map(|d| d.to_string()).as_deref(),
+                    Some("2026-02-03")
+                );
+            }
+        }
+        // A bad line after good ones, and an unknown user after that: the parse error on
+        // line 4 comes first, whatever the cut.
+        let bad = GOOD.replacen("\"u2\",\"userPrincipalName\"", "5,\"userPrincipalName\"", 1);
+        let unknown = format!(
+            "{bad}\n{{\"type\":\"activity\",\"userId\":\"nobody\",\"service\":\"teams\",\"date\":\"2026-02-03\"}}\n"
+        );
+        for block in [1, 3, 50, 4096] {
+            for early in [false, true] {
+                let e = run(&unknown, block, early).unwrap_err();
+                assert!(e.starts_with("line 4: field 'id'"), "block {block}: {e}");
+            }
+        }
+        // An unknown user alone: named by its line, found by the planner.
+        let late = format!(
+            "{GOOD}\n{{\"type\":\"activity\",\"userId\":\"nobody\",\"service\":\"teams\",\"date\":\"2026-02-03\"}}\n"
+        );
+        for block in [1, 5, 4096] {
+            let e = run(&late, block, true).unwrap_err();
+            assert!(
+                e.starts_with("line 7: field 'userId'"),
+                "block {block}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stream_without_line_ends_stops_at_the_line_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(Arc::new(SqliteStore::open(dir.path()).unwrap()), None);
+        let tid = TenantId::parse("t1").unwrap();
+        let opts = StreamOptions {
+            limits: Limits {
+                max_line_bytes: 1000,
+                ..Limits::default()
+            },
+            block_bytes: 64,
+            threads: 1,
+            write_early: false,
+        };
+        // An endless source of bytes with no '\n': must end with an error, not fill memory.
+        let endless = std::io::repeat(b'x');
+        let e = registry
+            .ingest_stream(&tid, endless, &opts, |_| {})
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("longer than the limit of 1000 bytes"),
+            "{e}"
+        );
+    }
+}
