@@ -10,7 +10,8 @@
 //!   reports authorization policy.
 //! - [`ingest`]: the NDJSON ingest contract's parser, pure.
 //! - [`engine`]: per-tenant in-memory state (user ordinals, roaring bitmaps per service and
-//!   day), batch planning and the validate → commit → apply registry.
+//!   day), batch planning, the validate → commit → apply registry, and streamed ingest
+//!   (blocks parsed on every core while the previous block is planned).
 //! - [`reports`]: the report computations, pure functions of a tenant's state.
 //! - [`store`]: the durable [`store::Store`] trait and its engines (SQLite embedded).
 //! - [`model`]: the shared vocabulary (days, services, platforms, records).

@@ -2,6 +2,7 @@
 //! (dense user ordinals, per-service per-day roaring bitmaps of active users), the planning of
 //! a batch against that state (checks that need stored state), and the [`Registry`] that ties
 //! state to the durable [`Store`](crate::store::Store): validate → commit durably → apply.
+//! `stream` feeds a batch of any size through that cycle in blocks.
 
 mod compact;
 mod registry;
