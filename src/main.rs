@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use reportroot::auth::{Authority, ExternalIssuer, JwksSource, apps};
-use reportroot::engine::{Registry, StreamOptions};
+use reportroot::engine::{BULK_BLOCK_BYTES, Registry, StreamOptions};
 use reportroot::generate;
 use reportroot::ingest::Limits;
 use reportroot::model::{Day, TenantId};
@@ -202,7 +202,7 @@ struct IngestArgs {
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Bytes read, parsed and planned at a time (a file is never held parsed whole).
-    #[arg(long, default_value_t = 64 << 20, value_parser = clap::value_parser!(u32).range(1..), hide = true)]
+    #[arg(long, default_value_t = BULK_BLOCK_BYTES as u32, value_parser = clap::value_parser!(u32).range(1..), hide = true)]
     block_bytes: u32,
 }
 
@@ -514,7 +514,7 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
             Arc::new(SqliteStore::open(&data)?),
             Some(data.join("snapshots")),
         );
-        let (n, _) = ingest_file(&registry, &tid, &file, Limits::default(), 64 << 20)?;
+        let (n, _) = ingest_file(&registry, &tid, &file, Limits::default(), BULK_BLOCK_BYTES)?;
         registry.snapshot_changed()?;
         eprintln!(
             "ingested {n} records for demo tenant {tid} into {}",

@@ -47,6 +47,34 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     panic!("the server did not stop within 10 s of SIGTERM");
 }
 
+/// `reportroot generate` of a 30-day tenant into `file`.
+fn generate(file: &std::path::Path, users: u32, seed: u32) {
+    let ok = Command::new(BIN)
+        .args(["generate", "--tenant", common::TENANT_A, "--days", "30"])
+        .args([
+            "--users",
+            &users.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+        ])
+        .arg(file)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// `reportroot ingest` of `file` into `data`, with the given block size if any.
+fn ingest_cmd(data: &std::path::Path, file: &std::path::Path, block: Option<&str>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["ingest", "--tenant", common::TENANT_A]);
+    if let Some(b) = block {
+        cmd.args(["--block-bytes", b]);
+    }
+    cmd.arg("--data").arg(data).arg(file);
+    cmd
+}
+
 #[tokio::test]
 async fn demo_answers_its_own_curl_lines_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,21 +141,9 @@ async fn generate_ingest_token_and_serve_agree() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.ndjson");
     let tid = common::TENANT_A;
-    let ok = Command::new(BIN)
-        .args([
-            "generate", "--tenant", tid, "--users", "300", "--days", "30", "--seed", "9", "--out",
-        ])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    generate(&file, 300, 9);
     let data = dir.path().join("data");
-    let out = Command::new(BIN)
-        .args(["ingest", "--tenant", tid, "--data"])
-        .arg(&data)
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = ingest_cmd(&data, &file, None).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -142,12 +158,7 @@ async fn generate_ingest_token_and_serve_agree() {
         "{\"type\":\"refresh\",\"date\":\"2026-11-01\"}\n{\"type\":\"nope\"}\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["ingest", "--tenant", tid, "--data"])
-        .arg(&data)
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = ingest_cmd(&data, &bad, None).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: field 'type'"));
 
@@ -195,21 +206,9 @@ fn ingest_in_blocks_equals_one_block_and_refuses_whole() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.ndjson");
     let tid = common::TENANT_A;
-    let ok = Command::new(BIN)
-        .args([
-            "generate", "--tenant", tid, "--users", "200", "--days", "30", "--seed", "4", "--out",
-        ])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    generate(&file, 200, 4);
     let ingest = |data: &std::path::Path, file: &std::path::Path, block: &str| {
-        Command::new(BIN)
-            .args(["ingest", "--tenant", tid, "--block-bytes", block, "--data"])
-            .arg(data)
-            .arg(file)
-            .output()
-            .unwrap()
+        ingest_cmd(data, file, Some(block)).output().unwrap()
     };
     let snap = |data: &std::path::Path| {
         std::fs::read(data.join("snapshots").join(format!("{tid}.snap"))).unwrap()
@@ -302,30 +301,13 @@ fn ingest_killed_midway_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.ndjson");
     let tid = common::TENANT_A;
-    let ok = Command::new(BIN)
-        .args([
-            "generate", "--tenant", tid, "--users", "6000", "--days", "30", "--seed", "8", "--out",
-        ])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    generate(&file, 6000, 8);
     let tenant = reportroot::model::TenantId::parse(tid).unwrap();
     let mut killed_midway = 0;
     for (round, wal_bytes) in [256u64 << 10, 1 << 20, 2 << 20].into_iter().enumerate() {
         let data = dir.path().join(format!("d{round}"));
         let wal = data.join("reportroot.sqlite3-wal");
-        let mut child = Command::new(BIN)
-            .args([
-                "ingest",
-                "--tenant",
-                tid,
-                "--block-bytes",
-                "65536",
-                "--data",
-            ])
-            .arg(&data)
-            .arg(&file)
+        let mut child = ingest_cmd(&data, &file, Some("65536"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -348,12 +330,7 @@ fn ingest_killed_midway_stores_nothing() {
             "{\"type\":\"user\",\"id\":\"late-user\",\"userPrincipalName\":\"l@x\",\"displayName\":\"L\"}\n",
         )
         .unwrap();
-        let out = Command::new(BIN)
-            .args(["ingest", "--tenant", tid, "--data"])
-            .arg(&data)
-            .arg(&one)
-            .output()
-            .unwrap();
+        let out = ingest_cmd(&data, &one, None).output().unwrap();
         assert!(
             out.status.success(),
             "{}",

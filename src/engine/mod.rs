@@ -13,4 +13,4 @@ mod stream;
 pub use compact::{Deleted, Held};
 pub use registry::{EngineError, Feeder, IngestOutcome, Registry};
 pub use state::{ActivationState, Licensed, Planner, TenantState, UserState};
-pub use stream::StreamOptions;
+pub use stream::{BULK_BLOCK_BYTES, StreamOptions};

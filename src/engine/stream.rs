@@ -5,9 +5,12 @@
 
 use std::io::Read;
 
-use super::registry::{EngineError, IngestOutcome, Registry};
+use super::registry::{EngineError, Feeder, IngestOutcome, Registry};
 use crate::ingest::{IngestError, Limits, Numbered, parse_block_pieces};
 use crate::model::TenantId;
+
+/// Block size for bulk loads from files: big enough that thread start-up per block is noise.
+pub const BULK_BLOCK_BYTES: usize = 64 << 20;
 
 /// How a stream is cut and parsed.
 #[derive(Debug, Clone, Copy)]
@@ -89,9 +92,7 @@ impl Registry {
                 let parsed = std::thread::scope(|s| -> Result<_, EngineError> {
                     let parsing = s.spawn(|| parse_block_pieces(block, start, &limits, threads));
                     if let Some(prev) = pending.take() {
-                        for piece in &prev {
-                            planner.feed(piece)?;
-                        }
+                        feed_pieces(planner, &prev)?;
                     }
                     parsing
                         .join()
@@ -118,13 +119,19 @@ impl Registry {
                 }
             }
             if let Some(last) = pending.take() {
-                for piece in &last {
-                    planner.feed(piece)?;
-                }
+                feed_pieces(planner, &last)?;
             }
             Ok(records)
         })
     }
+}
+
+/// Plans one parsed block, whose records come as the parser threads' pieces, in order.
+fn feed_pieces(feeder: &mut Feeder<'_, '_>, pieces: &[Vec<Numbered>]) -> Result<(), EngineError> {
+    for piece in pieces {
+        feeder.feed(piece)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
