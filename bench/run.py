@@ -1,11 +1,12 @@
 """reportroot vs DuckDB vs SQLite on the same tenants (see bench/run)."""
-import argparse, datetime, http.client, json, os, platform, re, shutil, signal, sqlite3, subprocess, sys, tempfile, time
+import argparse, csv, datetime, http.client, itertools, json, os, platform, re, shutil, signal, sqlite3, subprocess, sys, tempfile, time
 from urllib.parse import urlsplit
 
 import duckdb
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "reportroot")
+# REPORTROOT_BIN points the bench at another build (bench/run then skips its cargo build).
+BIN = os.environ.get("REPORTROOT_BIN") or os.path.join(ROOT, "target", "release", "reportroot")
 SERVICES = ["exchange", "oneDrive", "sharePoint", "skypeForBusiness", "yammer", "teams"]
 PLATFORMS = ["windows", "mac", "android", "ios", "windows10Mobile"]
 PERIODS = [7, 30, 90, 180]
@@ -58,7 +59,16 @@ def req(host, method, path, headers=None, body=None):
 def report_paths():
     paths = [("ActivationsUserCounts", "/v1.0/reports/getOffice365ActivationsUserCounts"), ("ActivationCounts", "/v1.0/reports/getOffice365ActivationCounts")]
     paths += [(f"ServicesUserCounts D{n}", f"/v1.0/reports/getOffice365ServicesUserCounts(period='D{n}')") for n in PERIODS]
+    paths += [(f"ActiveUserCounts D{n}", f"/v1.0/reports/getOffice365ActiveUserCounts(period='D{n}')") for n in PERIODS]
     return paths
+
+
+def detail_path(n):
+    return f"/v1.0/reports/getOffice365ActiveUserDetail(period='D{n}')"
+
+
+# The detail report is timed at D180 (the most deleted users listed); all periods are compared.
+DETAIL_PERIODS = [180, 7, 30, 90]
 
 
 def rr_report(srv, token, path):
@@ -71,6 +81,45 @@ def rr_report(srv, token, path):
     assert st == 200 and body.startswith(b"\xef\xbb\xbf")
     rows = [l.split(",") for l in body[3:].decode().split("\r\n")[1:] if l]
     return dt, rows
+
+
+def rr_detail(srv, token, path, out_path):
+    """A detail report as a client gets it: the report call (302; the server computes the CSV
+    into a spool file before answering), then the download streamed to a file. Returns the
+    call time, the download's time to first body byte and to the last byte, and its size."""
+    t0 = time.perf_counter()
+    st, loc, body = req(srv.host, "GET", path, {"Authorization": "Bearer " + token})
+    call = time.perf_counter() - t0
+    assert st == 302, (path, st, body[:500])
+    u = urlsplit(loc)
+    c = http.client.HTTPConnection(srv.host, timeout=600)
+    t1 = time.perf_counter()
+    c.request("GET", u.path + ("?" + u.query if u.query else ""))
+    r = c.getresponse()
+    assert r.status == 200, (loc, r.status)
+    size, ttfb = 0, None
+    with open(out_path, "wb") as f:
+        while True:
+            chunk = r.read1(1 << 20)
+            if not chunk:
+                break
+            if ttfb is None:
+                ttfb = time.perf_counter() - t1
+            f.write(chunk)
+            size += len(chunk)
+    total = time.perf_counter() - t1
+    c.close()
+    return {"call_s": call, "ttfb_s": ttfb, "download_s": total, "bytes": size}
+
+
+def reset_hwm(pid):
+    """Resets the process's peak RSS (VmHWM) to its current RSS (Linux ≥ 4.0)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def split_batches(path, limit):
@@ -90,7 +139,7 @@ def split_batches(path, limit):
 # ---------------------------------------------------------------- SQL peers
 
 DUCK_COLUMNS = {
-    "type": "VARCHAR", "id": "VARCHAR", "deletedDate": "VARCHAR", "userId": "VARCHAR", "service": "VARCHAR",
+    "type": "VARCHAR", "id": "VARCHAR", "userPrincipalName": "VARCHAR", "displayName": "VARCHAR", "deletedDate": "VARCHAR", "userId": "VARCHAR", "service": "VARCHAR",
     "assignedDate": "VARCHAR", "removedDate": "VARCHAR", "productType": "VARCHAR", "deviceId": "VARCHAR",
     "platform": "VARCHAR", "activatedDate": "VARCHAR", "deactivatedDate": "VARCHAR", "sharedComputer": "BOOLEAN",
     "date": "VARCHAR", "dates": "VARCHAR[]",
@@ -100,7 +149,8 @@ DUCK_COLUMNS = {
 def duck_load(con, path):
     cols = ", ".join(f"'{k}': '{v}'" for k, v in DUCK_COLUMNS.items())
     con.execute(f"CREATE TABLE raw AS SELECT * FROM read_ndjson('{path}', columns={{{cols}}}, maximum_object_size=16777216)")
-    con.execute("CREATE TABLE users AS SELECT id, deletedDate AS deleted FROM raw WHERE type='user'")
+    # Tables keep the file's order (DuckDB preserves insertion order): rowid is the line order.
+    con.execute("CREATE TABLE users AS SELECT id, deletedDate AS deleted, userPrincipalName AS upn, displayName AS name FROM raw WHERE type='user'")
     con.execute("CREATE TABLE licenses AS SELECT userId AS uid, service, assignedDate AS assigned, removedDate AS removed FROM raw WHERE type='serviceLicense'")
     con.execute("CREATE TABLE products AS SELECT userId AS uid, productType AS product, assignedDate AS assigned, removedDate AS removed FROM raw WHERE type='productAssignment'")
     con.execute("CREATE TABLE activations AS SELECT userId AS uid, productType AS product, platform, activatedDate AS activated, deactivatedDate AS deactivated, sharedComputer AS shared FROM raw WHERE type='activation'")
@@ -112,7 +162,7 @@ def duck_load(con, path):
 
 def sqlite_load(con, path):
     con.executescript("""
-        CREATE TABLE users(id TEXT, deleted TEXT);
+        CREATE TABLE users(id TEXT, deleted TEXT, upn TEXT, name TEXT);
         CREATE TABLE licenses(uid TEXT, service TEXT, assigned TEXT, removed TEXT);
         CREATE TABLE products(uid TEXT, product TEXT, assigned TEXT, removed TEXT);
         CREATE TABLE activations(uid TEXT, product TEXT, platform TEXT, activated TEXT, deactivated TEXT, shared INTEGER);
@@ -125,7 +175,7 @@ def sqlite_load(con, path):
             o = json.loads(line)
             t = o["type"]
             if t == "user":
-                rows[t].append((o["id"], o.get("deletedDate")))
+                rows[t].append((o["id"], o.get("deletedDate"), o.get("userPrincipalName"), o.get("displayName")))
             elif t == "serviceLicense":
                 rows[t].append((o["userId"], o["service"], o["assignedDate"], o.get("removedDate")))
             elif t == "productAssignment":
@@ -137,7 +187,7 @@ def sqlite_load(con, path):
                     rows[t].append((o["userId"], o["service"], d))
             elif t == "refresh":
                 r = o["date"]
-    con.executemany("INSERT INTO users VALUES (?,?)", rows["user"])
+    con.executemany("INSERT INTO users VALUES (?,?,?,?)", rows["user"])
     con.executemany("INSERT INTO licenses VALUES (?,?,?,?)", rows["serviceLicense"])
     con.executemany("INSERT INTO products VALUES (?,?,?,?)", rows["productAssignment"])
     con.executemany("INSERT INTO activations VALUES (?,?,?,?,?,?)", rows["activation"])
@@ -204,8 +254,138 @@ def sql_activation_platforms(r):
     """
 
 
-def peer_reports(con, r, timings, label):
-    """Runs the SQL for every report twice; returns rows shaped like reportroot's CSV."""
+def day_minus(r, k):
+    return (datetime.date.fromisoformat(r) - datetime.timedelta(days=k)).isoformat()
+
+
+def sql_active_counts(r, n):
+    """ActiveUserCounts(Dn): per day and service, users active that day among those licensed
+    for it on R; Office 365: active that day in any service they are licensed for."""
+    return f"""
+    WITH act AS (SELECT a.date, a.service, a.uid FROM activity a
+          WHERE a.date >= '{day_minus(r, n - 1)}' AND a.date <= '{r}'
+            AND EXISTS (SELECT 1 FROM licenses l WHERE l.uid = a.uid AND l.service = a.service
+                        AND l.assigned <= '{r}' AND (l.removed IS NULL OR l.removed > '{r}'))
+            AND EXISTS (SELECT 1 FROM users u WHERE u.id = a.uid AND (u.deleted IS NULL OR u.deleted > '{r}')))
+    SELECT date, service, count(DISTINCT uid) FROM act GROUP BY date, service
+    UNION ALL SELECT date, 'office365', count(DISTINCT uid) FROM act GROUP BY date
+    """
+
+
+DETAIL_SERVICES = [("exchange", "Exchange"), ("oneDrive", "OneDrive"), ("sharePoint", "SharePoint"),
+                   ("skypeForBusiness", "Skype For Business"), ("yammer", "Yammer"), ("teams", "Teams")]
+
+
+def sql_detail(r, n, engine):
+    """ActiveUserDetail(Dn) as CSV-ready text columns, in the order the users first appeared.
+    Rows: users existing on R plus those deleted in R-n+1 … R. A later record with the same key
+    replaces an earlier one (the latest row per key wins; a user keeps its first position)."""
+    start = day_minus(r, n - 1)
+    held = f"assigned <= '{r}' AND (removed IS NULL OR removed > '{r}')"
+    if engine == "duckdb":
+        products = "string_agg(product, '+' ORDER BY product)"
+        prod_src = "products"
+    else:  # SQLite 3.40 has no ORDER BY inside aggregates: concatenate from an ordered subquery
+        products = "group_concat(product, '+')"
+        prod_src = None
+    lic_cols = ",\n        ".join(f"max(CASE WHEN service = '{s}' THEN assigned END) AS a_{s}" for s, _ in DETAIL_SERVICES)
+    act_cols = ",\n        ".join(f"max(CASE WHEN service = '{s}' THEN date END) AS d_{s}" for s, _ in DETAIL_SERVICES)
+    prod_latest = f"""SELECT uid, product FROM (
+          SELECT uid, product, assigned, removed, row_number() OVER (PARTITION BY uid, product ORDER BY rowid DESC) AS rn
+          FROM products) p WHERE rn = 1 AND {held}"""
+    if prod_src is None:
+        prod_latest += " ORDER BY uid, product"
+    cols = [f"'{r}' AS \"Report Refresh Date\"", "u.upn AS \"User Principal Name\"", "u.name AS \"Display Name\"",
+            f"CASE WHEN u.deleted <= '{r}' THEN 'True' ELSE 'False' END AS \"Is Deleted\"",
+            f"CASE WHEN u.deleted <= '{r}' THEN u.deleted END AS \"Deleted Date\""]
+    cols += [f"CASE WHEN l.a_{s} IS NULL THEN 'False' ELSE 'True' END AS \"Has {h} License\"" for s, h in DETAIL_SERVICES]
+    cols += [f"a.d_{s} AS \"{h} Last Activity Date\"" for s, h in DETAIL_SERVICES]
+    cols += [f"l.a_{s} AS \"{h} License Assign Date\"" for s, h in DETAIL_SERVICES]
+    cols += ["p.products AS \"Assigned Products\""]
+    select = ",\n      ".join(cols)
+    return f"""
+    WITH u AS (
+      SELECT id, upn, name, deleted, seq0 FROM (
+        SELECT id, upn, name, deleted, min(rowid) OVER (PARTITION BY id) AS seq0,
+               row_number() OVER (PARTITION BY id ORDER BY rowid DESC) AS rn
+        FROM users) x
+      WHERE rn = 1 AND (deleted IS NULL OR deleted >= '{start}')),
+    lic AS (
+      SELECT uid, service, assigned FROM (
+        SELECT uid, service, assigned, removed, row_number() OVER (PARTITION BY uid, service ORDER BY rowid DESC) AS rn
+        FROM licenses) x
+      WHERE rn = 1 AND {held}),
+    l AS (SELECT uid,
+        {lic_cols}
+      FROM lic GROUP BY uid),
+    a AS (SELECT uid,
+        {act_cols}
+      FROM activity WHERE date <= '{r}' GROUP BY uid),
+    p AS (SELECT uid, {products} AS products FROM ({prod_latest}) x GROUP BY uid)
+    SELECT
+      {select}
+    FROM u LEFT JOIN l ON l.uid = u.id LEFT JOIN a ON a.uid = u.id LEFT JOIN p ON p.uid = u.id
+    ORDER BY u.seq0
+    """
+
+
+def peer_detail_main(engine, db, r, out_dir, periods):
+    """Child process (`run.py --peer-detail ...`, under /usr/bin/time for its peak RSS): writes
+    ActiveUserDetail(Dn) to {out_dir}/{engine}_D{n}.csv for each period, the first period twice
+    (first and repeat run), and prints the timings as JSON."""
+    times = {}
+    if engine == "duckdb":
+        con = duckdb.connect(db, read_only=True)
+    else:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    runs = [(periods[0], "first"), (periods[0], "repeat")] + [(p, "first") for p in periods[1:]]
+    for n, attempt in runs:
+        out = os.path.join(out_dir, f"{engine}_D{n}.csv")
+        t0 = time.perf_counter()
+        if engine == "duckdb":
+            # DuckDB writes the CSV itself (its fastest path to a file of all rows).
+            con.execute(f"COPY ({sql_detail(r, n, engine)}) TO '{out}' (HEADER, DELIMITER ',')")
+        else:
+            cur = con.execute(sql_detail(r, n, engine))
+            with open(out, "w", newline="") as f:
+                w = csv.writer(f, lineterminator="\r\n")
+                w.writerow([d[0] for d in cur.description])
+                while True:
+                    rows = cur.fetchmany(10000)
+                    if not rows:
+                        break
+                    w.writerows(rows)
+        times[f"D{n} {attempt}"] = time.perf_counter() - t0
+    con.close()
+    print(json.dumps(times))
+
+
+def peer_detail(engine, db, r, work, periods):
+    """Runs the detail queries in a fresh process; returns (timings, peak RSS bytes)."""
+    rss_file = os.path.join(work, "maxrss")
+    out = run(["/usr/bin/time", "-f", "%M", "-o", rss_file, sys.executable, os.path.abspath(__file__),
+               "--peer-detail", engine, db, r, work, ",".join(str(p) for p in periods)]).stdout
+    return json.loads(out.strip().splitlines()[-1]), int(open(rss_file).read().split()[-1]) * 1024
+
+
+def compare_csv(rr_path, peer_path):
+    """Row-for-row comparison of reportroot's download with a peer's CSV, streaming (flat
+    memory at 1M rows). Returns (data rows, None) or (row index, description of the first difference)."""
+    with open(rr_path, "rb") as f:
+        head = f.readline()
+    if not head.startswith(b"\xef\xbb\xbf") or not head.endswith(b"\r\n"):
+        return 0, f"reportroot CSV does not start with a BOM or its header line does not end with CRLF: {head!r}"
+    with open(rr_path, newline="", encoding="utf-8-sig") as a, open(peer_path, newline="", encoding="utf-8") as b:
+        rows = -1
+        for rows, (x, y) in enumerate(itertools.zip_longest(csv.reader(a), csv.reader(b))):
+            if x != y:
+                return rows, f"row {rows} (0 = header)\n reportroot: {x}\n peer:       {y}"
+    return rows, None
+
+
+def peer_reports(con, r, timings, label, counts_repeat=True):
+    """Runs the SQL for every report twice (ActiveUserCounts once unless counts_repeat);
+    returns rows shaped like reportroot's CSV."""
     out = {}
     for attempt in ("first", "repeat"):
         t0 = time.perf_counter()
@@ -228,6 +408,18 @@ def peer_reports(con, r, timings, label):
                 row += [str(act), str(lic - act)]
             row.append(str(n))
             out[f"ServicesUserCounts D{n}"] = [row]
+        for n in PERIODS:
+            if attempt == "repeat" and not counts_repeat:
+                break
+            t0 = time.perf_counter()
+            res = con.execute(sql_active_counts(r, n)).fetchall()
+            timings[(label, f"ActiveUserCounts D{n}", attempt)] = time.perf_counter() - t0
+            by = {(d, s): int(c) for d, s, c in res}
+            rows = []
+            for i in range(n):
+                day = day_minus(r, i)
+                rows.append([r] + [str(by.get((day, s), 0)) for s in ["office365"] + SERVICES] + [day, str(n)])
+            out[f"ActiveUserCounts D{n}"] = rows
     return out
 
 
@@ -307,6 +499,10 @@ def bench_size(n, work, smoke):
         st, _, out = req(srv.host, "POST", f"/admin/v1/tenants/{tid}/ingest", {"Authorization": "Bearer " + writer, "Content-Type": "application/x-ndjson"}, body)
         assert st == 200, out
     res["http_ingest_s"] = time.perf_counter() - t0
+    # Detail reports conceal names by default; turn that off so the names can be compared.
+    settings = run([BIN, "token", "--data", d, "--tenant", tid, "--app", "--roles", "ReportSettings.ReadWrite.All", "--ttl", "6h"]).stdout.strip()
+    st, _, out = req(srv.host, "PATCH", "/v1.0/admin/reportSettings", {"Authorization": "Bearer " + settings, "Content-Type": "application/json"}, b'{"displayConcealedNames": false}')
+    assert st == 204, (st, out)
 
     rr = {}
     for label, path in report_paths():
@@ -341,6 +537,29 @@ def bench_size(n, work, smoke):
         res[f"rr {label} cold_ms"] = rr_report(srv, reader, path)[0] * 1e3
     mem = srv.rss()
     res["rss_bytes"], res["hwm_bytes"] = mem["VmRSS"], mem["VmHWM"]
+
+    # Detail report, on this restarted server (its peak RSS is not the ingest's): the peak
+    # is reset, then D180 is called and downloaded; the increase of the peak over the RSS
+    # before is what the report and its download cost in memory.
+    det = os.path.join(work, f"detail{n}")
+    os.makedirs(det, exist_ok=True)
+    res["detail_hwm_reset"] = reset_hwm(srv.p.pid)
+    before = srv.rss()
+    m = rr_detail(srv, reader, detail_path(180), os.path.join(det, "rr_D180.csv"))
+    after = srv.rss()
+    res.update({f"detail D180 first {k}": v for k, v in m.items()})
+    res["detail rss_before"], res["detail hwm_before"] = before["VmRSS"], before["VmHWM"]
+    res["detail rss_after"], res["detail hwm_after"] = after["VmRSS"], after["VmHWM"]
+    reps = [rr_detail(srv, reader, detail_path(180), os.path.join(det, "rr_D180.csv")) for _ in range(3)]
+    for k in ("call_s", "ttfb_s", "download_s"):
+        res[f"detail D180 repeat {k}"] = sorted(x[k] for x in reps)[1]
+    for p in DETAIL_PERIODS[1:]:
+        m = rr_detail(srv, reader, detail_path(p), os.path.join(det, f"rr_D{p}.csv"))
+        res.update({f"detail D{p} first {k}": v for k, v in m.items()})
+    res["detail hwm_after_all"] = srv.rss()["VmHWM"]
+    print(f"[{n}] detail D180: call {m_ms(res['detail D180 first call_s'])}, first byte {m_ms(res['detail D180 first ttfb_s'])}, "
+          f"download {m_ms(res['detail D180 first download_s'])}, {res['detail D180 first bytes'] / 1e6:.1f} MB, "
+          f"peak RSS {before['VmRSS'] / 2**20:.0f} -> {after['VmHWM'] / 2**20:.0f} MiB", flush=True)
     srv.stop()
     res["datadir_bytes"] = du(d)
     shutil.rmtree(d, ignore_errors=True)
@@ -376,6 +595,12 @@ def bench_size(n, work, smoke):
     duck = peer_reports(con, r, timings, "duckdb")
     con.close()
     peers = {"duckdb": duck}
+    detail_peers = []
+    t, res["duck_detail_peak_rss"] = peer_detail("duckdb", os.path.join(work, f"duck{n}.db"), r, det, DETAIL_PERIODS)
+    res.update({f"duckdb detail {k}": v for k, v in t.items()})
+    res["detail_rows"] = check_detail("duckdb", det, n)
+    detail_peers.append("duckdb")
+    os.remove(os.path.join(work, f"duck{n}.db"))
     # SQLite at 10k and 100k only.
     if n <= 100_000:
         db = os.path.join(work, f"sqlite{n}.db")
@@ -384,23 +609,76 @@ def bench_size(n, work, smoke):
         t0 = time.perf_counter()
         r2 = sqlite_load(con, nd)
         res["sqlite_load_s"] = time.perf_counter() - t0
-        peers["sqlite"] = peer_reports(con, r2, timings, "sqlite")
+        peers["sqlite"] = peer_reports(con, r2, timings, "sqlite", counts_repeat=n <= 10_000)
         con.close()
         res["sqlite_bytes"] = os.path.getsize(db)
+        if n <= SQLITE_DETAIL_MAX:
+            t, res["sqlite_detail_peak_rss"] = peer_detail("sqlite", db, r2, det, DETAIL_PERIODS)
+            res.update({f"sqlite detail {k}": v for k, v in t.items()})
+            assert check_detail("sqlite", det, n) == res["detail_rows"]
+            detail_peers.append("sqlite")
+        os.remove(db)
     for peer, got in peers.items():
         for label, rows in rr.items():
             if got[label] != rows:
                 print(f"MISMATCH {peer} {label}\n reportroot: {rows[:5]}\n {peer}: {got[label][:5]}", flush=True)
                 raise SystemExit(1)
     res["identical"] = "yes (" + ", ".join(["reportroot"] + list(peers)) + ")"
+    res["identical_detail"] = "yes (" + ", ".join(["reportroot"] + detail_peers) + f"; {res['detail_rows']:,} rows at D180)"
+    shutil.rmtree(det, ignore_errors=True)
     res["timings"] = {f"{a}|{b}|{c}": v for (a, b, c), v in timings.items()}
     os.remove(nd)
     print(f"[{n}] done", flush=True)
     return res
 
 
+SQLITE_DETAIL_MAX = 100_000
+
+
+def check_detail(peer, det, n):
+    """Stops the run on the first row where the peer's detail CSV differs from reportroot's;
+    returns the number of rows at D180."""
+    out = None
+    for p in DETAIL_PERIODS:
+        rows, diff = compare_csv(os.path.join(det, f"rr_D{p}.csv"), os.path.join(det, f"{peer}_D{p}.csv"))
+        if diff:
+            print(f"MISMATCH {peer} ActiveUserDetail D{p}: {diff}", flush=True)
+            raise SystemExit(1)
+        os.remove(os.path.join(det, f"{peer}_D{p}.csv"))
+        if p == 180:
+            out = rows
+    print(f"[{n}] detail identical: reportroot, {peer} (D{', D'.join(map(str, DETAIL_PERIODS))}; {out:,} rows at D180)", flush=True)
+    return out
+
+
+def m_ms(s):
+    return f"{s * 1e3:.1f} ms"
+
+
 def fmt_ms(s):
     return f"{s * 1e3:.1f} ms" if s < 10 else f"{s:.1f} s"
+
+
+def detail_rows(r, add):
+    n = r["users"]
+    mib = lambda b: f"{b / 2**20:,.0f} MiB"
+    first, rep = (r[f"detail D180 {a} call_s"] for a in ("first", "repeat"))
+    add(f"| ActiveUserDetail D180, report call (302 once the CSV is in a spool file), first after restart / repeat | {n:,} | {fmt_ms(first)} / {fmt_ms(rep)} | | | | |")
+    add(f"| ActiveUserDetail D180, download ({r['detail D180 first bytes'] / 1e6:,.1f} MB, {r['detail_rows']:,} rows): first byte / whole, first after restart | {n:,} | "
+        f"{fmt_ms(r['detail D180 first ttfb_s'])} / {fmt_ms(r['detail D180 first download_s'])} | | | | |")
+    for attempt, what in (("first", "first (peers: first query in a fresh process)"), ("repeat", "repeat")):
+        ours = r[f"detail D180 {attempt} call_s"] + r[f"detail D180 {attempt} download_s"]
+        dk = r[f"duckdb detail D180 {attempt}"]
+        sq = r.get(f"sqlite detail D180 {attempt}")
+        add(f"| ActiveUserDetail D180, call + whole download vs query → CSV file, {what} | {n:,} | {fmt_ms(ours)} | {fmt_ms(dk)} | {dk / ours:,.1f}× | "
+            + (f"{fmt_ms(sq)} | {sq / ours:,.1f}× |" if sq else "– | – |"))
+    peak = r["detail hwm_after"]
+    rise = peak - r["detail rss_before"]
+    dk = r["duck_detail_peak_rss"]
+    sq = r.get("sqlite_detail_peak_rss")
+    add(f"| ActiveUserDetail D180, peak RSS: server during call + download (rise over its RSS before) / peer process | {n:,} | "
+        f"{mib(peak)} (+{mib(rise)}, {rise / n:,.0f} bytes/user) | {mib(dk)} | {dk / peak:.1f}× | "
+        + (f"{mib(sq)} | {sq / peak:.1f}× |" if sq else "– | – |"))
 
 
 def table(results):
@@ -421,21 +699,28 @@ def table(results):
         if "single_cli_s" in r:
             ours, dk = r["single_records"] / r["single_cli_s"], r["single_records"] / r["single_duck_s"]
             add(f"| ingest, records/s, single-date form (one line per signal; CLI, durable) | {n:,} | {ours / 1e6:.2f} M/s | {dk / 1e6:.2f} M/s | {ours / dk:.1f}× | | |")
-        for label in ["ServicesUserCounts D7", "ServicesUserCounts D30", "ServicesUserCounts D90", "ServicesUserCounts D180"]:
-            # reportroot's "first" is the first call after ingest, "cold" the first after a
-            # restart; both are compared with the peer's first run of the query.
-            for attempt, peer_attempt, what in (("first", "first", "first call after ingest"), ("cold", "first", "first call after restart"), ("repeat", "repeat", "repeat call")):
-                ours = r[f"rr {label} {attempt}_ms"] / 1e3
-                dk = t[f"duckdb|{label}|{peer_attempt}"]
-                sq = t.get(f"sqlite|{label}|{peer_attempt}")
-                add(f"| {label}, {what} | {n:,} | {fmt_ms(ours)} | {fmt_ms(dk)} | {dk / ours:,.0f}× | "
-                    + (f"{fmt_ms(sq)} | {sq / ours:,.0f}× |" if sq else "– | – |"))
+        def summary_rows(labels):
+            for label in labels:
+                # reportroot's "first" is the first call after ingest, "cold" the first after a
+                # restart; both are compared with the peer's first run of the query.
+                for attempt, peer_attempt, what in (("first", "first", "first call after ingest"), ("cold", "first", "first call after restart"), ("repeat", "repeat", "repeat call")):
+                    ours = r[f"rr {label} {attempt}_ms"] / 1e3
+                    dk = t[f"duckdb|{label}|{peer_attempt}"]
+                    sq = t.get(f"sqlite|{label}|{peer_attempt}")
+                    add(f"| {label}, {what} | {n:,} | {fmt_ms(ours)} | {fmt_ms(dk)} | {dk / ours:,.0f}× | "
+                        + (f"{fmt_ms(sq)} | {sq / ours:,.0f}× |" if sq else "– | – |"))
+
+        summary_rows(["ServicesUserCounts D7", "ServicesUserCounts D30", "ServicesUserCounts D90", "ServicesUserCounts D180"])
         for attempt, peer_attempt, what in (("first", "first", "first call after ingest"), ("cold", "first", "first call after restart"), ("repeat", "repeat", "repeat call")):
             ours = (r[f"rr ActivationsUserCounts {attempt}_ms"] + r[f"rr ActivationCounts {attempt}_ms"]) / 1e3
             dk = t[f"duckdb|ActivationsUserCounts+ActivationCounts|{peer_attempt}"]
             sq = t.get(f"sqlite|ActivationsUserCounts+ActivationCounts|{peer_attempt}")
             add(f"| both activation reports, {what} | {n:,} | {fmt_ms(ours)} | {fmt_ms(dk)} | {dk / ours:,.0f}× | "
                 + (f"{fmt_ms(sq)} | {sq / ours:,.0f}× |" if sq else "– | – |"))
+        if "rr ActiveUserCounts D7 first_ms" in r:
+            summary_rows(["ActiveUserCounts D7", "ActiveUserCounts D180"])
+        if "detail D180 first call_s" in r:
+            detail_rows(r, add)
         add(f"| report call (302, token verified) req/s vs nginx static CSV | {n:,} | {r['rps_report']:,.0f} (p99 {r['p99_report_ms']:.1f} ms) | nginx {r['rps_nginx']:,.0f} | {r['rps_report'] / r['rps_nginx'] * 100:.0f}% of nginx | | |")
         add(f"| download req/s vs nginx | {n:,} | {r['rps_download']:,.0f} (p99 {r['p99_download_ms']:.1f} ms) | nginx {r['rps_nginx']:,.0f} | {r['rps_download'] / r['rps_nginx'] * 100:.0f}% of nginx | | |")
         add(f"| server RSS after restart and all reports, bytes/user | {n:,} | {r['rss_bytes'] / n:,.0f} (peak since restart {r['hwm_bytes'] / n:,.0f}) | | | | |")
@@ -445,6 +730,8 @@ def table(results):
             + (f"{sq_b / n:,.0f} | {sq_b / r['datadir_bytes']:.1f}× |" if sq_b else "– | – |"))
         add(f"| restart → first report answered | {n:,} | {fmt_ms(r['restart_s'])} | | | | |")
         add(f"| identical numbers | {n:,} | {r['identical']} | | | | |")
+        if "identical_detail" in r:
+            add(f"| identical ActiveUserDetail CSV, row for row, D7/D30/D90/D180 | {n:,} | {r['identical_detail']} | | | | |")
     return "\n".join(lines)
 
 
@@ -460,6 +747,10 @@ def machine():
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--peer-detail":
+        engine, db, r, out_dir, periods = sys.argv[2:7]
+        peer_detail_main(engine, db, r, out_dir, [int(p) for p in periods.split(",")])
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="10k users only, short load runs (CI)")
     ap.add_argument("--sizes", default="10000,100000,1000000")
