@@ -71,6 +71,7 @@ async fn counts_reports_equal_what_the_detail_reports_list() {
         seed: 11,
         end: Day::parse("2026-10-31").unwrap(),
         single_date: false,
+        usage: true,
     };
     let mut nd = Vec::new();
     generate::write_tenant(&opts, &mut nd, |_| {}).unwrap();
