@@ -86,7 +86,11 @@ def records(r, first_user):
     return out
 
 
-def write(path, r, first_user):
+def write(path, r, first_user, commas=True):
+    """`commas=False`: the same batch with no comma in any display name (for clients that split
+    CSV lines on every comma)."""
     with open(path, "w") as f:
         for rec in records(r, first_user):
+            if not commas and rec["type"] == "user":
+                rec = dict(rec, displayName=rec["displayName"].replace(",", ""))
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")

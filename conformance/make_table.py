@@ -7,7 +7,8 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLIENTS = ["python msgraph-sdk v1.0", "python msgraph-beta-sdk", "js graph-client", "curl -L", "raw https (httpx)"]
+CLIENTS = ["python msgraph-sdk v1.0", "python msgraph-beta-sdk", "js graph-client", "CLI for Microsoft 365 (m365)",
+           "curl -L", "raw https (httpx)"]
 
 KNOWN_DIFFERENCES = """
 ## Known differences from Graph
@@ -35,6 +36,8 @@ def main():
     with open(os.path.join(HERE, "results.json")) as f:
         results = json.load(f)
     rows, cells = [], {}
+    waiting = [r["pending"] for r in results if r.get("pending")]
+    results = [r for r in results if not r.get("pending")]
     for r in results:
         if r["row"] not in cells:
             rows.append(r["row"])
@@ -56,10 +59,14 @@ def main():
             line.append("–" if v is None else ("✅" if v else "❌"))
             failed += v is False
         out.append(f"| {row} | " + " | ".join(line) + " |")
+    if waiting:
+        out.append("\n## Not yet checked\n\nThese checks were marked xfail because the server does not serve the "
+                   "feature yet:\n")
+        out += [f"- {w}" for w in waiting]
     out.append(KNOWN_DIFFERENCES)
     with open(os.path.join(os.path.dirname(HERE), "CONFORMANCE.md"), "w") as f:
         f.write("\n".join(out))
-    print(f"CONFORMANCE.md: {len(rows)} rows, {len(results)} checks, {failed} failed")
+    print(f"CONFORMANCE.md: {len(rows)} rows, {len(results)} checks, {failed} failed, {len(waiting)} features pending")
     return 1 if failed else 0
 
 

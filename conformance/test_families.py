@@ -8,13 +8,13 @@ import datetime
 import io
 import json
 import re
-import urllib.parse
 
 import httpx
 import jwt
 import pytest
 
 import oracle
+from features import FUNCTIONS, auth, feature, http, path_of
 from test_clients import PERIODS, SCOPE, credential, sdk_client, token
 
 V1 = "python msgraph-sdk v1.0"
@@ -22,28 +22,9 @@ BETA = "python msgraph-beta-sdk"
 RAW = "raw https (httpx)"
 DIGEST = re.compile(r"^[0-9A-F]{32}$")
 DETAIL = ["ActivationsUserDetail", "ActiveUserDetail"]
-FUNCTIONS = {"ActivationsUserDetail": "getOffice365ActivationsUserDetail",
-             "ActiveUserCounts": "getOffice365ActiveUserCounts", "ActiveUserDetail": "getOffice365ActiveUserDetail"}
 
 
 # ------------------------------------------------------------------ helpers
-
-def http(env):
-    return httpx.Client(verify=env.ca, timeout=60)
-
-
-def auth(env, app=None):
-    return {"Authorization": "Bearer " + token(env, app)}
-
-
-def path_of(report, period=None, date=None, version="v1.0"):
-    f = FUNCTIONS[report]
-    if date is not None:
-        return f"/{version}/reports/{f}(date={date})"
-    if period is not None:
-        return f"/{version}/reports/{f}(period='{period}')"
-    return f"/{version}/reports/{f}()"
-
 
 def label(report, period=None, date=None, env=None):
     if date is not None:
@@ -59,32 +40,6 @@ def csv_rows(body):
     text = body[3:].decode()
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", ""), "CRLF line ends"
     return list(csv.reader(io.StringIO(text, newline="")))
-
-
-def feature(env, name):
-    """Skips (as xfail, with the reason) a check whose server feature has not landed yet; the
-    probe is the feature's simplest request, answered as the contract says once it exists."""
-    cache = env.__dict__.setdefault("features", {})
-    if name not in cache:
-        with http(env) as c:
-            h = auth(env)
-            if name in FUNCTIONS:
-                r = c.get(env.base + path_of(name, "D7" if name != "ActivationsUserDetail" else None), headers=h)
-                cache[name] = None if r.status_code in (200, 302) else f"{FUNCTIONS[name]} not served yet ({r.status_code} {r.text[:120]})"
-            elif name == "reportSettings":
-                r = c.get(env.base + "/v1.0/admin/reportSettings", headers=h)
-                cache[name] = None if r.status_code == 200 else f"/admin/reportSettings not served yet ({r.status_code} {r.text[:120]})"
-            elif name == "paging":
-                r = c.get(env.base + path_of("ActiveUserDetail", "D7", version="beta") + "?$format=application/json&$top=1", headers=h)
-                ok = r.status_code == 200 and "@odata.nextLink" in r.json()
-                cache[name] = None if ok else f"JSON paging ($top/$skipToken) not served yet ({r.status_code} {r.text[:120]})"
-            elif name == "claims":
-                claims = jwt.decode(token(env), options={"verify_signature": False})
-                cache[name] = None if "app_displayname" in claims else "token claims (app_displayname, v2 app-only) not served yet"
-    if cache[name]:
-        pending = env.__dict__.setdefault("pending", [])
-        pending.append(cache[name])
-        pytest.xfail(cache[name])
 
 
 def set_concealed(env, on):
