@@ -13,22 +13,32 @@ CLIENTS = ["python msgraph-sdk v1.0", "python msgraph-beta-sdk", "js graph-clien
 KNOWN_DIFFERENCES = """
 ## Known differences from Graph
 
-- Only the three tenant-level Office 365 reports of the seeds (and the 2017 legacy form) are
-  served; the per-user detail reports, `getOffice365ActiveUserCounts` and the other usage
-  reports answer 400 `BadRequest` ("Resource not found for the segment").
-- Reports are computed seconds after the data arrives; the Report Refresh Date is the
-  tenant's `refresh` record (or latest activity date), not "today minus 24–72 hours".
+- Served: the three tenant-level Office 365 reports of the seeds (and the 2017 legacy form),
+  `getOffice365ActivationsUserDetail`, `getOffice365ActiveUserCounts` and
+  `getOffice365ActiveUserDetail` (period or date); the other usage reports answer 400
+  `BadRequest` ("Resource not found for the segment").
+- Reports are computed seconds after the data arrives; the Report Refresh Date R is the
+  tenant's `refresh` record (or latest activity date), not "today minus 24–72 hours", and
+  `getOffice365ActiveUserDetail(date=…)` accepts R−27 … R (Graph: the past 28 days).
 - `$format=application/json` is also honoured on v1.0 (Graph only documents it on beta).
+  JSON pages of the detail reports carry an opaque `$skipToken` that stops working (400)
+  once new data is ingested.
+- Concealed names (`/admin/reportSettings`, on by default as in Graph) replace User Principal
+  Name and Display Name with the same 32-hex digest of the user id, keyed by a server secret;
+  tenant-level reports have no names to conceal.
 - Download links point at this server (`/data/download/...`), not `reports.office.com`, and
   are HMAC-signed, 5 minutes by default (`--link-ttl`).
 - Error codes Graph does not document are chosen as the closest Graph code: tampered or
   expired links → 403 `AccessDenied`, personal-account tenant → 403 `S2SUnauthorized`, bad
-  `period` → 400 `InvalidArgument`.
+  `period` or `date` → 400 `InvalidArgument`.
 - Tokens come from reportroot's own Entra-compatible endpoint (client credentials only), or
   from an external OIDC issuer given by `--issuer`; there is no interactive sign-in.
-- `Global Reader` and `Usage Summary Reports Reader` can read these reports, as in Graph;
-  concealed names (`/admin/reportSettings`) do not apply to tenant-level reports and are not
-  served.
+- The CLI for Microsoft 365 has no setting for another host: the suite reaches reportroot
+  through a CONNECT proxy (`HTTPS_PROXY`) with `serve --tls-names
+  graph.microsoft.com,login.microsoftonline.com --public-url https://graph.microsoft.com`.
+  Its `--output json` of the period/date reports splits each CSV line on every comma, so a
+  display name with a comma comes out shifted (a CLI limitation; its tenant here has none).
+- `Global Reader` and `Usage Summary Reports Reader` can read these reports, as in Graph.
 """
 
 
