@@ -544,7 +544,11 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
             "/v1.0/reports/getOffice365ActivationsUserCounts",
             "/v1.0/reports/getOffice365ActivationCounts",
             "/v1.0/reports/getOffice365ServicesUserCounts(period='D7')",
+            "/v1.0/reports/getOffice365ActiveUserCounts(period='D30')",
+            "/v1.0/reports/getOffice365ActiveUserDetail(period='D7')",
+            "/v1.0/reports/getOffice365ActivationsUserDetail",
             "/beta/reports/getOffice365ServicesUserCounts(period='D30')?\\$format=application/json",
+            "/beta/reports/getOffice365ActiveUserDetail(period='D7')?\\$format=application/json&\\$top=5",
         ] {
             println!("curl -sL -H \"Authorization: Bearer $TOKEN\" \"{base}{path}\"");
         }

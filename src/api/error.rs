@@ -141,6 +141,17 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<crate::reports::ReportError> for ApiError {
+    fn from(e: crate::reports::ReportError) -> Self {
+        match e {
+            crate::reports::ReportError::DateOutOfRange(_) => {
+                ApiError::InvalidArgument(e.to_string())
+            }
+            crate::reports::ReportError::BadArgs { .. } => ApiError::BadRequest(e.to_string()),
+        }
+    }
+}
+
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::Internal(format!("background task failed: {e}"))

@@ -6,16 +6,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::odata::{Function, ReportCall};
-use crate::model::TenantId;
-use crate::reports::Period;
+use crate::model::{Day, TenantId};
+use crate::reports::{Args, Call, Period, ReportId};
 
 type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
     pub tenant: TenantId,
-    pub call: ReportCall,
+    pub call: Call,
+    /// Whether user names in the report are concealed (part of what the link names).
+    pub concealed: bool,
     pub etag: String,
     /// Unix seconds.
     pub expires: u64,
@@ -29,23 +30,23 @@ pub enum LinkError {
     Expired,
 }
 
-fn function_code(f: Function) -> &'static str {
-    match f {
-        Function::ActivationsUserCounts => "au",
-        Function::ActivationCounts => "ac",
-        Function::ServicesUserCounts => "su",
-        Function::LegacyActivationsUserCounts => "lau",
+/// The arguments as a link field: `-`, `D7`, or `2026-11-02` for `date=`.
+pub(super) fn args_code(a: Args) -> String {
+    match a {
+        Args::None => "-".into(),
+        Args::Period(p) => p.as_str().into(),
+        Args::Date(d) => d.to_string(),
     }
 }
 
-fn function_from(code: &str) -> Option<Function> {
-    Some(match code {
-        "au" => Function::ActivationsUserCounts,
-        "ac" => Function::ActivationCounts,
-        "su" => Function::ServicesUserCounts,
-        "lau" => Function::LegacyActivationsUserCounts,
-        _ => return None,
-    })
+pub(super) fn args_from(code: &str) -> Option<Args> {
+    if code == "-" {
+        return Some(Args::None);
+    }
+    if let Some(p) = Period::parse(code) {
+        return Some(Args::Period(p));
+    }
+    Day::parse(code).ok().map(Args::Date)
 }
 
 fn mac(secret: &[u8]) -> HmacSha256 {
@@ -57,10 +58,11 @@ fn mac(secret: &[u8]) -> HmacSha256 {
 /// Encodes and signs a link token (URL-safe).
 pub fn sign(secret: &[u8], link: &Link) -> String {
     let payload = format!(
-        "1|{}|{}|{}|{}|{}",
+        "2|{}|{}|{}|{}|{}|{}",
         link.tenant,
-        function_code(link.call.function),
-        link.call.period.map_or("-", Period::as_str),
+        link.call.def().name,
+        args_code(link.call.args),
+        u8::from(link.concealed),
         link.etag.trim_matches('"'),
         link.expires
     );
@@ -84,21 +86,19 @@ pub fn verify(secret: &[u8], token: &str, now: u64) -> Result<Link, LinkError> {
     m.verify_slice(&sig).map_err(|_| LinkError::Invalid)?;
     let payload = String::from_utf8(payload).map_err(|_| LinkError::Invalid)?;
     let parts: Vec<&str> = payload.split('|').collect();
-    let [version, tenant, function, period, etag, expires] = parts[..] else {
+    let [version, tenant, function, period, concealed, etag, expires] = parts[..] else {
         return Err(LinkError::Invalid);
     };
-    if version != "1" {
+    if version != "2" {
         return Err(LinkError::Invalid);
     }
     let link = Link {
         tenant: TenantId::parse(tenant).ok_or(LinkError::Invalid)?,
-        call: ReportCall {
-            function: function_from(function).ok_or(LinkError::Invalid)?,
-            period: match period {
-                "-" => None,
-                p => Some(Period::parse(p).ok_or(LinkError::Invalid)?),
-            },
+        call: Call {
+            report: ReportId::lookup(function).ok_or(LinkError::Invalid)?,
+            args: args_from(period).ok_or(LinkError::Invalid)?,
         },
+        concealed: concealed == "1",
         etag: format!("\"{etag}\""),
         expires: expires.parse().map_err(|_| LinkError::Invalid)?,
     };
@@ -106,6 +106,89 @@ pub fn verify(secret: &[u8], token: &str, now: u64) -> Result<Link, LinkError> {
         return Err(LinkError::Expired);
     }
     Ok(link)
+}
+
+/// Where the next JSON page of a detail report starts, bound to the tenant, call, name
+/// concealment and data version it was issued for (a token from before a data change is
+/// refused rather than skipping or repeating rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkipToken {
+    pub tenant: TenantId,
+    pub call: Call,
+    pub concealed: bool,
+    pub version: u64,
+    pub refresh: Option<Day>,
+    pub from: u32,
+}
+
+fn sealed(secret: &[u8], payload: &str) -> String {
+    let mut m = mac(secret);
+    m.update(b"skip|");
+    m.update(payload.as_bytes());
+    let sig = m.finalize().into_bytes();
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(payload),
+        URL_SAFE_NO_PAD.encode(&sig[..16])
+    )
+}
+
+/// Encodes and signs a `$skipToken`.
+pub fn sign_skip(secret: &[u8], t: &SkipToken) -> String {
+    let payload = format!(
+        "1|{}|{}|{}|{}|{}|{}|{}",
+        t.tenant,
+        t.call.def().name,
+        args_code(t.call.args),
+        u8::from(t.concealed),
+        t.version,
+        t.refresh.map_or("-".to_string(), |d| d.to_string()),
+        t.from
+    );
+    sealed(secret, &payload)
+}
+
+/// Checks a `$skipToken`'s signature and decodes it; `None` if it is not one of ours.
+pub fn verify_skip(secret: &[u8], token: &str) -> Option<SkipToken> {
+    let (p, sig) = token.split_once('.')?;
+    let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
+    let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+    if sig.len() != 16 {
+        return None;
+    }
+    let mut m = mac(secret);
+    m.update(b"skip|");
+    m.update(payload.as_bytes());
+    // Constant-time comparison of the 16 signature bytes.
+    m.verify_truncated_left(&sig).ok()?;
+    let parts: Vec<&str> = payload.split('|').collect();
+    let [
+        "1",
+        tenant,
+        function,
+        args,
+        concealed,
+        version,
+        refresh,
+        from,
+    ] = parts[..]
+    else {
+        return None;
+    };
+    Some(SkipToken {
+        tenant: TenantId::parse(tenant)?,
+        call: Call {
+            report: ReportId::lookup(function)?,
+            args: args_from(args)?,
+        },
+        concealed: concealed == "1",
+        version: version.parse().ok()?,
+        refresh: match refresh {
+            "-" => None,
+            d => Some(Day::parse(d).ok()?),
+        },
+        from: from.parse().ok()?,
+    })
 }
 
 #[cfg(test)]
@@ -116,10 +199,11 @@ mod tests {
     fn signs_verifies_and_refuses_tampering() {
         let link = Link {
             tenant: TenantId::parse("t1").unwrap(),
-            call: ReportCall {
-                function: Function::ServicesUserCounts,
-                period: Some(Period::D30),
+            call: Call {
+                report: ReportId::lookup("getOffice365ServicesUserCounts").unwrap(),
+                args: Args::Period(Period::D30),
             },
+            concealed: false,
             etag: "\"abc\"".into(),
             expires: 100,
         };

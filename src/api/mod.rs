@@ -10,10 +10,12 @@ pub mod error;
 mod identity;
 mod ingest;
 mod links;
+mod metadata;
 pub mod odata;
 mod ops;
 pub mod render;
 mod reports;
+mod settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,12 +76,12 @@ impl AppState {
         throttle: crate::throttle::Limits,
     ) -> AppState {
         AppState {
+            cache: cache::ReportCache::new(&settings.data_dir.join("spool")),
             registry,
             verifier,
             metrics: Metrics::new(),
             settings,
             throttle: crate::throttle::Throttle::new(throttle),
-            cache: cache::ReportCache::default(),
         }
     }
 }
@@ -99,6 +101,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/{first}/oauth2/v2.0/token", post(identity::token))
         .route("/data/download/{token}", get(reports::download))
+        .route("/{first}/$metadata", get(metadata::get))
+        .route(
+            "/{first}/admin/reportSettings",
+            get(settings::get).patch(settings::patch),
+        )
         .route("/admin/v1/tenants/{tid}/ingest", post(ingest::ingest))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)

@@ -1,53 +1,12 @@
 //! Parsing of the OData function segment of a report URL, in every form real clients send:
-//! `getX`, `getX()`, `microsoft.graph.getX(...)`, `period='D7'`, `period=%27D7%27`, `period=D7`,
-//! a trailing `/`, and the 2017 legacy names without `get`.
+//! `getX`, `getX()`, `microsoft.graph.getX(...)`, `period='D7'`, `period=%27D7%27`,
+//! `period=D7`, `period='d7'`, `date=2026-11-01` (quoted or not), a trailing `/`, and the
+//! 2017 legacy names without `get`. Functions are looked up in the report catalogue.
 
 use percent_encoding::percent_decode_str;
 
-use crate::reports::Period;
-
-/// The report functions reportroot serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Function {
-    ActivationsUserCounts,
-    ActivationCounts,
-    ServicesUserCounts,
-    /// `/reports/Office365ActivationsUserCounts` (2017): 4-column CSV on v1.0, JSON on beta.
-    LegacyActivationsUserCounts,
-}
-
-impl Function {
-    pub fn name(self) -> &'static str {
-        match self {
-            Function::ActivationsUserCounts => "getOffice365ActivationsUserCounts",
-            Function::ActivationCounts => "getOffice365ActivationCounts",
-            Function::ServicesUserCounts => "getOffice365ServicesUserCounts",
-            Function::LegacyActivationsUserCounts => "Office365ActivationsUserCounts",
-        }
-    }
-
-    fn lookup(name: &str) -> Option<Function> {
-        [
-            Function::ActivationsUserCounts,
-            Function::ActivationCounts,
-            Function::ServicesUserCounts,
-            Function::LegacyActivationsUserCounts,
-        ]
-        .into_iter()
-        .find(|f| f.name().eq_ignore_ascii_case(name))
-    }
-
-    fn takes_period(self) -> bool {
-        self == Function::ServicesUserCounts
-    }
-}
-
-/// A parsed report call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ReportCall {
-    pub function: Function,
-    pub period: Option<Period>,
-}
+use crate::model::Day;
+use crate::reports::{Args, Call, Params, Period, ReportId};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ODataError {
@@ -60,8 +19,10 @@ pub enum ODataError {
     InvalidArgument(String),
 }
 
+const PERIODS: &str = "Supported values are D7, D30, D90 and D180.";
+
 /// Parses the raw (still percent-encoded) path after `/reports/`.
-pub fn parse_report_segment(raw: &str) -> Result<ReportCall, ODataError> {
+pub fn parse_report_segment(raw: &str) -> Result<Call, ODataError> {
     let decoded = percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| ODataError::Syntax("The request URL is not valid UTF-8.".into()))?;
@@ -76,37 +37,65 @@ pub fn parse_report_segment(raw: &str) -> Result<ReportCall, ODataError> {
         None => (seg, None),
     };
     let name = strip_prefix_ci(name_part, "microsoft.graph.").unwrap_or(name_part);
-    let function = Function::lookup(name)
+    let report = ReportId::lookup(name)
         .filter(|_| !name.contains('/'))
         .ok_or_else(|| ODataError::UnknownSegment(name_part.to_string()))?;
+    let def = report.def();
 
-    let mut period = None;
-    for arg in args.map(split_args).transpose()?.unwrap_or_default() {
-        let (key, value) = arg;
-        if !key.eq_ignore_ascii_case("period") || !function.takes_period() {
+    let mut parsed = Args::None;
+    for (key, value) in args.map(split_args).transpose()?.unwrap_or_default() {
+        let is_period = key.eq_ignore_ascii_case("period");
+        let is_date = key.eq_ignore_ascii_case("date");
+        let allowed = match def.params {
+            Params::None => false,
+            Params::Period => is_period,
+            Params::PeriodOrDate => is_period || is_date,
+        };
+        if !allowed {
             return Err(ODataError::Syntax(format!(
                 "The parameter '{key}' is not defined for the function '{}'.",
-                function.name()
+                def.name
             )));
         }
-        if period.is_some() {
-            return Err(ODataError::Syntax(
-                "The parameter 'period' is given twice.".into(),
-            ));
+        if parsed != Args::None {
+            return Err(ODataError::Syntax(format!(
+                "The function '{}' takes one of period or date, once.",
+                def.name
+            )));
         }
-        period = Some(Period::parse(&value).ok_or_else(|| {
-            ODataError::InvalidArgument(format!(
-                "Invalid value '{value}' for the parameter 'period'. Supported values are D7, D30, D90 and D180."
-            ))
-        })?);
+        parsed = if is_period {
+            Args::Period(Period::parse(&value).ok_or_else(|| {
+                ODataError::InvalidArgument(format!(
+                    "Invalid value '{value}' for the parameter 'period'. {PERIODS}"
+                ))
+            })?)
+        } else {
+            Args::Date(Day::parse(&value).map_err(|_| {
+                ODataError::InvalidArgument(format!(
+                    "Invalid date value specified: {value}. Use the format yyyy-MM-dd."
+                ))
+            })?)
+        };
     }
-    if function.takes_period() && period.is_none() {
-        return Err(ODataError::InvalidArgument(
-            "The parameter 'period' is required. Supported values are D7, D30, D90 and D180."
-                .into(),
-        ));
+    if parsed == Args::None {
+        match def.params {
+            Params::None => {}
+            Params::Period => {
+                return Err(ODataError::InvalidArgument(format!(
+                    "The parameter 'period' is required. {PERIODS}"
+                )));
+            }
+            Params::PeriodOrDate => {
+                return Err(ODataError::InvalidArgument(format!(
+                    "The parameter 'period' or 'date' is required. {PERIODS} A date is yyyy-MM-dd within the last 28 days."
+                )));
+            }
+        }
     }
-    Ok(ReportCall { function, period })
+    Ok(Call {
+        report,
+        args: parsed,
+    })
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -174,8 +163,12 @@ fn split_args(inner: &str) -> Result<Vec<(String, String)>, ODataError> {
 mod tests {
     use super::*;
 
-    fn ok(s: &str) -> ReportCall {
+    fn ok(s: &str) -> Call {
         parse_report_segment(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn id(name: &str) -> ReportId {
+        ReportId::lookup(name).unwrap()
     }
 
     #[test]
@@ -187,7 +180,7 @@ mod tests {
             "microsoft.graph.getOffice365ActivationsUserCounts()",
             "GETOFFICE365ACTIVATIONSUSERCOUNTS",
         ] {
-            assert_eq!(ok(s).function, Function::ActivationsUserCounts, "{s}");
+            assert_eq!(ok(s).report, id("getOffice365ActivationsUserCounts"), "{s}");
         }
         for s in [
             "getOffice365ServicesUserCounts(period='D7')",
@@ -196,19 +189,29 @@ mod tests {
             "microsoft.graph.getOffice365ServicesUserCounts(period='D7')/",
             "getOffice365ServicesUserCounts(period%3D%27D7%27)",
             "getOffice365ServicesUserCounts( period = 'd7' )",
+            "getOffice365ServicesUserCounts(period='d7')",
         ] {
             assert_eq!(
                 ok(s),
-                ReportCall {
-                    function: Function::ServicesUserCounts,
-                    period: Some(Period::D7)
+                Call {
+                    report: id("getOffice365ServicesUserCounts"),
+                    args: Args::Period(Period::D7)
                 },
                 "{s}"
             );
         }
+        let d = Day::parse("2026-11-02").unwrap();
+        for s in [
+            "getOffice365ActiveUserDetail(date=2026-11-02)",
+            "getOffice365ActiveUserDetail(date='2026-11-02')",
+            "getOffice365ActiveUserDetail(date=%272026-11-02%27)",
+            "microsoft.graph.getOffice365ActiveUserDetail(Date=2026-11-02)",
+        ] {
+            assert_eq!(ok(s).args, Args::Date(d), "{s}");
+        }
         assert_eq!(
-            ok("Office365ActivationsUserCounts").function,
-            Function::LegacyActivationsUserCounts
+            ok("Office365ActivationsUserCounts").report,
+            id("Office365ActivationsUserCounts")
         );
     }
 
@@ -224,6 +227,22 @@ mod tests {
         assert!(matches!(
             parse_report_segment("getOffice365ServicesUserCounts"),
             Err(ODataError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            parse_report_segment("getOffice365ActiveUserDetail"),
+            Err(ODataError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            parse_report_segment("getOffice365ActiveUserDetail(date=2026-13-01)"),
+            Err(ODataError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            parse_report_segment("getOffice365ActiveUserDetail(date=2026-11-01,period='D7')"),
+            Err(ODataError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_report_segment("getOffice365ServicesUserCounts(date=2026-11-01)"),
+            Err(ODataError::Syntax(_))
         ));
         assert!(matches!(
             parse_report_segment("getOffice365ServicesUserCounts(period='D7"),

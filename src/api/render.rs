@@ -1,194 +1,196 @@
-//! Graph's wire formats for computed reports: CSV (UTF-8 BOM, RFC 4180, CRLF) and the beta
-//! JSON collections. Only the API layer knows these shapes.
+//! Graph's wire formats for any catalogue report: CSV (UTF-8 BOM, RFC 4180, CRLF, `True`/
+//! `False`, empty for a missing date, `+`-joined lists) and the beta JSON entries (nested
+//! where the catalogue says so, `null` for a missing date). Both are [`Sink`]s, so a report
+//! streams straight into them. Only the API layer knows these shapes.
 
-use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::io::Write;
 
-use super::odata::Function;
-use crate::model::Day;
-use crate::reports::{
-    ActivationCountsRow, ActivationsUserCountsRow, Report, ServicesUserCountsRow,
-};
+use serde_json::{Map, Value};
 
-/// A computed report, whatever its function.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Computed {
-    ActivationsUserCounts(Report<ActivationsUserCountsRow>),
-    ActivationCounts(Report<ActivationCountsRow>),
-    ServicesUserCounts(Report<ServicesUserCountsRow>),
-}
+use crate::reports::{Cell, ReportDef, Rows, Sink};
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-const SERVICES_HEADER: [&str; 16] = [
-    "Report Refresh Date",
-    "Exchange Active",
-    "Exchange Inactive",
-    "OneDrive Active",
-    "OneDrive Inactive",
-    "SharePoint Active",
-    "SharePoint Inactive",
-    "Skype For Business Active",
-    "Skype For Business Inactive",
-    "Yammer Active",
-    "Yammer Inactive",
-    "Teams Active",
-    "Teams Inactive",
-    "Office 365 Active",
-    "Office 365 Inactive",
-    "Report Period",
-];
-const SERVICES_JSON: [&str; 7] = [
-    "exchange",
-    "oneDrive",
-    "sharePoint",
-    "skypeForBusiness",
-    "yammer",
-    "teams",
-    "office365",
-];
-
-fn date(d: Option<Day>) -> String {
-    d.map(|d| d.to_string()).unwrap_or_default()
-}
-
-/// Renders the CSV file a download serves: BOM, header row, data rows, CRLF after each.
-pub fn csv(function: Function, report: &Computed) -> Vec<u8> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(BOM.to_vec());
-    // Writing to a Vec cannot fail; the csv crate only reports I/O errors of its sink.
-    let mut row = |fields: &[&str]| {
-        let _ = w.write_record(fields);
-    };
-    match report {
-        Computed::ActivationsUserCounts(r) => {
-            let legacy = function == Function::LegacyActivationsUserCounts;
-            let header: &[&str] = if legacy {
-                &[
-                    "Report Refresh Date",
-                    "Product Type",
-                    "Assigned",
-                    "Activated",
-                ]
-            } else {
-                &[
-                    "Report Refresh Date",
-                    "Product Type",
-                    "Assigned",
-                    "Activated",
-                    "Shared Computer Activation",
-                ]
-            };
-            row(header);
-            let d = date(r.refresh_date);
-            for x in &r.rows {
-                let (a, b, c) = (
-                    x.assigned.to_string(),
-                    x.activated.to_string(),
-                    x.shared_computer_activation.to_string(),
-                );
-                if legacy {
-                    row(&[&d, &x.product_type, &a, &b]);
-                } else {
-                    row(&[&d, &x.product_type, &a, &b, &c]);
-                }
-            }
+fn csv_text<'c>(cell: &'c Cell<'_>, buf: &'c mut String) -> &'c str {
+    buf.clear();
+    match cell {
+        Cell::Int(n) => {
+            let _ = write!(buf, "{n}");
         }
-        Computed::ActivationCounts(r) => {
-            row(&[
-                "Report Refresh Date",
-                "Product Type",
-                "Windows",
-                "Mac",
-                "Android",
-                "iOS",
-                "Windows 10 Mobile",
-            ]);
-            let d = date(r.refresh_date);
-            for x in &r.rows {
-                let n: Vec<String> = x.platforms.iter().map(u64::to_string).collect();
-                row(&[&d, &x.product_type, &n[0], &n[1], &n[2], &n[3], &n[4]]);
-            }
+        Cell::Period(n) => {
+            let _ = write!(buf, "{n}");
         }
-        Computed::ServicesUserCounts(r) => {
-            row(&SERVICES_HEADER);
-            let d = date(r.refresh_date);
-            for x in &r.rows {
-                let mut fields = vec![d.clone()];
-                for i in 0..7 {
-                    fields.push(x.active[i].to_string());
-                    fields.push(x.inactive[i].to_string());
+        Cell::Text(t) => return t,
+        Cell::Date(Some(d)) => {
+            let _ = write!(buf, "{d}");
+        }
+        Cell::Date(None) => {}
+        Cell::Bool(true) => buf.push_str("True"),
+        Cell::Bool(false) => buf.push_str("False"),
+        Cell::List(items) => {
+            for (i, t) in items.iter().enumerate() {
+                if i > 0 {
+                    buf.push('+');
                 }
-                fields.push(x.period_days.to_string());
-                let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-                row(&refs);
+                buf.push_str(t);
             }
         }
     }
-    w.into_inner().unwrap_or_default()
+    buf
 }
 
-/// The OData type name of a function's rows.
-fn entity(function: Function, report: &Computed) -> &'static str {
-    match (function, report) {
-        (_, Computed::ActivationCounts(_)) => "office365ActivationCounts",
-        (_, Computed::ServicesUserCounts(_)) => "office365ServicesUserCounts",
-        (_, Computed::ActivationsUserCounts(_)) => "office365ActivationsUserCounts",
+/// Writes a report as CSV into `W`: the BOM and header on creation, a record per row.
+pub struct CsvSink<W: Write> {
+    w: csv::Writer<W>,
+    buf: String,
+    err: Option<csv::Error>,
+}
+
+impl<W: Write> CsvSink<W> {
+    pub fn new(out: W, def: &ReportDef) -> CsvSink<W> {
+        let mut out = out;
+        let err = out.write_all(BOM).err().map(csv::Error::from);
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out);
+        let err = err.or_else(|| w.write_record(def.columns.iter().map(|c| c.csv)).err());
+        CsvSink {
+            w,
+            buf: String::new(),
+            err,
+        }
+    }
+
+    /// Flushes and hands back the writer, or the first error met.
+    pub fn finish(self) -> Result<W, std::io::Error> {
+        if let Some(e) = self.err {
+            return Err(std::io::Error::other(e));
+        }
+        self.w.into_inner().map_err(|e| e.into_error())
     }
 }
 
-/// Renders the JSON collection: `@odata.context` (`{base}/{version}/$metadata#Collection(...)`)
-/// and `value`.
-pub fn json(function: Function, report: &Computed, base: &str, version: &str) -> Value {
-    let value: Vec<Value> = match report {
-        Computed::ActivationsUserCounts(r) => r
-            .rows
-            .iter()
-            .map(|x| {
-                let mut v = json!({
-                    "reportRefreshDate": date(r.refresh_date),
-                    "productType": x.product_type,
-                    "assigned": x.assigned,
-                    "activated": x.activated,
-                });
-                if function != Function::LegacyActivationsUserCounts {
-                    v["sharedComputerActivation"] = json!(x.shared_computer_activation);
-                }
-                v
-            })
-            .collect(),
-        Computed::ActivationCounts(r) => r
-            .rows
-            .iter()
-            .map(|x| {
-                json!({
-                    "reportRefreshDate": date(r.refresh_date),
-                    "productType": x.product_type,
-                    "windows": x.platforms[0],
-                    "mac": x.platforms[1],
-                    "android": x.platforms[2],
-                    "ios": x.platforms[3],
-                    "windows10Mobile": x.platforms[4],
-                })
-            })
-            .collect(),
-        Computed::ServicesUserCounts(r) => r
-            .rows
-            .iter()
-            .map(|x| {
-                let mut m = serde_json::Map::new();
-                m.insert("reportRefreshDate".into(), json!(date(r.refresh_date)));
-                for (i, name) in SERVICES_JSON.iter().enumerate() {
-                    m.insert(format!("{name}Active"), json!(x.active[i]));
-                    m.insert(format!("{name}Inactive"), json!(x.inactive[i]));
-                }
-                m.insert("reportPeriod".into(), json!(x.period_days.to_string()));
-                Value::Object(m)
-            })
-            .collect(),
-    };
-    json!({
-        "@odata.context": format!("{base}/{version}/$metadata#Collection(microsoft.graph.{})", entity(function, report)),
-        "value": value,
-    })
+impl<W: Write> Sink for CsvSink<W> {
+    fn row(&mut self, _entity: u32, cells: &[Cell<'_>]) {
+        if self.err.is_some() {
+            return;
+        }
+        for c in cells {
+            let text = csv_text(c, &mut self.buf);
+            if let Err(e) = self.w.write_field(text) {
+                self.err = Some(e);
+                return;
+            }
+        }
+        if let Err(e) = self.w.write_record(None::<&[u8]>) {
+            self.err = Some(e);
+        }
+    }
+
+    fn entity_done(&mut self) -> bool {
+        self.err.is_none()
+    }
+}
+
+/// Renders a whole report held in memory as CSV bytes.
+pub fn csv_bytes(def: &ReportDef, rows: &Rows) -> Vec<u8> {
+    let mut sink = CsvSink::new(Vec::new(), def);
+    for r in &rows.0 {
+        sink.row(0, r);
+    }
+    // Writing to a Vec cannot fail.
+    sink.finish().unwrap_or_default()
+}
+
+fn json_value(cell: &Cell<'_>) -> Value {
+    match cell {
+        Cell::Int(n) => Value::from(*n),
+        Cell::Period(n) => Value::from(n.to_string()),
+        Cell::Text(t) => Value::from(t.as_ref()),
+        Cell::Date(Some(d)) => Value::from(d.to_string()),
+        Cell::Date(None) => Value::Null,
+        Cell::Bool(b) => Value::from(*b),
+        Cell::List(items) => Value::Array(items.iter().map(|t| Value::from(t.as_ref())).collect()),
+    }
+}
+
+/// Collects JSON entries, one per entity (nested per the catalogue), up to `limit` of them;
+/// the entity that would have been one too many is remembered as where the next page starts.
+pub struct JsonSink {
+    def: &'static ReportDef,
+    entries: Vec<Value>,
+    current: Option<u32>,
+    limit: usize,
+    /// The first entity of the next page, once the page is full and more remain.
+    pub next: Option<u32>,
+}
+
+impl JsonSink {
+    pub fn new(def: &'static ReportDef, limit: usize) -> JsonSink {
+        JsonSink {
+            def,
+            entries: Vec::new(),
+            current: None,
+            limit,
+            next: None,
+        }
+    }
+
+    pub fn into_entries(self) -> Vec<Value> {
+        self.entries
+    }
+}
+
+impl Sink for JsonSink {
+    fn row(&mut self, entity: u32, cells: &[Cell<'_>]) {
+        if self.next.is_some() {
+            return;
+        }
+        let columns = self.def.columns;
+        let nest = self.def.nest;
+        if self.current != Some(entity) {
+            if self.entries.len() >= self.limit {
+                self.next = Some(entity);
+                return;
+            }
+            self.current = Some(entity);
+            let own = nest.map_or(cells.len(), |n| n.from);
+            let mut m = Map::new();
+            for (c, cell) in columns.iter().zip(cells).take(own) {
+                m.insert(c.json.into(), json_value(cell));
+            }
+            if let Some(n) = nest {
+                m.insert(n.name.into(), Value::Array(Vec::new()));
+            }
+            self.entries.push(Value::Object(m));
+        }
+        if let Some(n) = nest {
+            let mut inner = Map::new();
+            for (c, cell) in columns.iter().zip(cells).skip(n.from) {
+                inner.insert(c.json.into(), json_value(cell));
+            }
+            if let Some(Value::Array(list)) = self
+                .entries
+                .last_mut()
+                .and_then(|e| e.as_object_mut())
+                .and_then(|m| m.get_mut(n.name))
+            {
+                list.push(Value::Object(inner));
+            }
+        }
+    }
+
+    fn entity_done(&mut self) -> bool {
+        self.next.is_none()
+    }
+}
+
+/// JSON entries of a whole report held in memory.
+pub fn json_entries(def: &'static ReportDef, rows: &Rows) -> Vec<Value> {
+    let mut sink = JsonSink::new(def, usize::MAX);
+    for (i, r) in rows.0.iter().enumerate() {
+        sink.row(i as u32, r);
+    }
+    sink.into_entries()
 }

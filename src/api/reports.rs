@@ -1,4 +1,5 @@
-//! The report call (`302` to a signed link, `304`, or beta JSON) and the download it links to.
+//! The report call (`302` to a signed link, `304`, or JSON — paged for detail reports) and
+//! the download it links to, for every function of the catalogue alike.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -8,12 +9,19 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::cache::Entry;
-use super::links::{self, Link, LinkError};
-use super::odata::{self, Function, ODataError, ReportCall};
-use super::{ApiError, AppState, render};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use tokio_util::io::ReaderStream;
+
+use super::cache::{Body, CacheKey, Entry, data_key};
+use super::links::{self, Link, LinkError, SkipToken};
+use super::odata::{self, ODataError};
+use super::render::{self, JsonSink};
+use super::{ApiError, AppState};
 use crate::auth::{AuthError, Claims, policy};
 use crate::model::TenantId;
+use crate::reports::{self, Args, Concealer, Kind, Query, ReportDef};
 use crate::throttle::CallKey;
 
 /// Verifies the request's bearer token.
@@ -103,30 +111,36 @@ enum Format {
     Json,
 }
 
-fn query_format(uri: &Uri) -> Result<Option<String>, ApiError> {
+/// The query string's pairs (`$format`, `$top`, `$skipToken`, ...).
+fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>, ApiError> {
     let Some(q) = uri.query() else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q)
-        .map_err(|_| ApiError::BadRequest("The query string is malformed.".into()))?;
-    Ok(pairs
-        .into_iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("$format") || k.eq_ignore_ascii_case("format"))
-        .map(|(_, v)| v))
+    serde_urlencoded::from_str(q)
+        .map_err(|_| ApiError::BadRequest("The query string is malformed.".into()))
+}
+
+fn query_value<'q>(pairs: &'q [(String, String)], names: &[&str]) -> Option<&'q str> {
+    pairs
+        .iter()
+        .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Chooses CSV (the 302) or JSON. `$format` wins; on beta, an `Accept` that admits JSON but
 /// neither CSV, octet-stream nor a wildcard also means JSON (the beta SDK's typed `get`).
+/// v1.0 without `$format` is always CSV, whatever `Accept` says (the CLI for Microsoft 365
+/// sends `Accept: application/json;odata.metadata=none` and parses CSV).
 fn choose_format(
     beta: bool,
-    function: Function,
-    uri: &Uri,
+    def: &ReportDef,
+    pairs: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Format, ApiError> {
-    if function == Function::LegacyActivationsUserCounts {
+    if def.legacy {
         return Ok(if beta { Format::Json } else { Format::Csv });
     }
-    match query_format(uri)? {
+    match query_value(pairs, &["$format", "format"]) {
         Some(f) if f.eq_ignore_ascii_case("application/json") || f.eq_ignore_ascii_case("json") => {
             Ok(Format::Json)
         }
@@ -158,16 +172,132 @@ fn etag_header(etag: &str) -> HeaderValue {
     HeaderValue::from_str(etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
-async fn current_entry(
+/// The per-tenant key of concealed names, derived from the data dir's link secret.
+fn concealer(state: &AppState, tid: &TenantId) -> Concealer {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(state.verifier.authority().link_secret())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    m.update(b"concealed-names|");
+    m.update(tid.as_str().as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&m.finalize().into_bytes());
+    Concealer::new(key)
+}
+
+/// Whether `call`'s user names are concealed for the tenant (detail reports only).
+async fn concealed(
     state: &Arc<AppState>,
-    tid: TenantId,
-    call: ReportCall,
-) -> Result<Arc<Entry>, ApiError> {
-    if let Some(e) = state.cache.cached(&state.registry, &tid, call) {
+    tid: &TenantId,
+    def: &ReportDef,
+) -> Result<bool, ApiError> {
+    if def.kind != Kind::Detail {
+        return Ok(false);
+    }
+    let st = state.clone();
+    let t = tid.clone();
+    let settings = tokio::task::spawn_blocking(move || st.registry.report_settings(&t)).await??;
+    Ok(settings.display_concealed_names)
+}
+
+async fn current_entry(state: &Arc<AppState>, key: CacheKey) -> Result<Arc<Entry>, ApiError> {
+    if let Some(e) = state.cache.cached(&state.registry, &key) {
         return Ok(e);
     }
     let st = state.clone();
-    Ok(tokio::task::spawn_blocking(move || st.cache.current(&st.registry, &tid, call)).await??)
+    let conceal = key.2.then(|| concealer(state, &key.0));
+    tokio::task::spawn_blocking(move || st.cache.current(&st.registry, &key, conceal)).await?
+}
+
+/// Detail reports page their JSON: `$top` entries (1–1000, default 200) from the entity a
+/// `$skipToken` names.
+const DEFAULT_PAGE: usize = 200;
+const MAX_PAGE: usize = 1000;
+
+fn page_size(pairs: &[(String, String)]) -> Result<usize, ApiError> {
+    match query_value(pairs, &["$top", "top"]) {
+        None => Ok(DEFAULT_PAGE),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "Invalid value '{v}' for $top: use a whole number from 1 to {MAX_PAGE}."
+                ))
+            }),
+    }
+}
+
+/// One JSON page of a detail report, computed from the tenant's state.
+async fn detail_page(
+    state: &Arc<AppState>,
+    key: CacheKey,
+    pairs: &[(String, String)],
+    self_url: &str,
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    let (tid, call, concealed) = key.clone();
+    let top = page_size(pairs)?;
+    let secret = state.verifier.authority().link_secret().to_vec();
+    let start = match query_value(pairs, &["$skipToken", "$skiptoken", "skipToken"]) {
+        None => None,
+        Some(t) => Some(
+            links::verify_skip(&secret, t)
+                .filter(|s| s.tenant == tid && s.call == call && s.concealed == concealed)
+                .ok_or_else(|| ApiError::BadRequest("The $skipToken is not valid.".into()))?,
+        ),
+    };
+    let conceal = concealed.then(|| concealer(state, &tid));
+    let st = state.clone();
+    let (entries, next) = tokio::task::spawn_blocking(move || {
+        st.registry.read(&tid, |s| {
+            let version = data_key(s, call);
+            if let Some(t) = &start
+                && (t.version != version.version || t.refresh != version.refresh)
+            {
+                return Err(ApiError::BadRequest(
+                    "The $skipToken was issued for data that has changed since. Request the report again from its first page."
+                        .into(),
+                ));
+            }
+            let q = Query {
+                args: call.args,
+                conceal,
+                from: start.as_ref().map_or(0, |t| t.from),
+            };
+            let mut sink = JsonSink::new(call.def(), top);
+            reports::run(s, call, &q, &mut sink)?;
+            let next = sink.next.map(|from| {
+                links::sign_skip(
+                    &secret,
+                    &SkipToken {
+                        tenant: tid.clone(),
+                        call,
+                        concealed,
+                        version: version.version,
+                        refresh: version.refresh,
+                        from,
+                    },
+                )
+            });
+            Ok((sink.into_entries(), next))
+        })
+    })
+    .await???;
+    let next_link = next.map(|token| {
+        let mut kept: Vec<(&str, &str)> = pairs
+            .iter()
+            .filter(|(k, _)| {
+                !["$skipToken", "$skiptoken", "skipToken"]
+                    .iter()
+                    .any(|n| k.eq_ignore_ascii_case(n))
+            })
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        kept.push(("$skiptoken", &token));
+        let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
+        format!("{self_url}?{query}")
+    });
+    Ok((entries, next_link))
 }
 
 /// `GET /{v1.0|beta}/reports/{function}`.
@@ -193,49 +323,75 @@ pub async fn report(
         }
     };
     let claims = bearer_claims(&state, &headers).await?;
-    let tid = policy::read_reports(&claims)?;
     let call = odata::parse_report_segment(raw_segment).map_err(|e| match e {
         ODataError::UnknownSegment(_) | ODataError::Syntax(_) => {
             ApiError::BadRequest(e.to_string())
         }
         ODataError::InvalidArgument(m) => ApiError::InvalidArgument(m),
     })?;
-    let format = choose_format(beta, call.function, &uri, &headers)?;
+    let def = call.def();
+    let reading = match def.kind {
+        Kind::Summary => policy::Reading::Summary,
+        Kind::Detail => policy::Reading::Detail,
+    };
+    let tid = policy::read_reports(&claims, reading)?;
+    let pairs = query_pairs(&uri)?;
+    let format = choose_format(beta, def, &pairs, &headers)?;
     let key = CallKey {
         tenant: tid.to_string(),
         app: claims.app_id().unwrap_or_default().to_string(),
-        function: call.function.name(),
+        function: def.name,
         json: format == Format::Json,
     };
     if let Err(wait) = state.throttle.check(&key, Instant::now()) {
         return Err(ApiError::TooManyRequests {
             message: format!(
                 "Too many requests for {} from this application in this tenant. Retry after {} seconds.",
-                call.function.name(),
+                def.name,
                 wait.as_secs()
             ),
             retry_after: wait.as_secs(),
         });
     }
-    let entry = current_entry(&state, tid.clone(), call).await?;
+    let concealed = concealed(&state, &tid, def).await?;
+    let key: CacheKey = (tid.clone(), call, concealed);
     let base = base_url(&state, &headers);
+    let context = format!(
+        "{base}/{version}/$metadata#Collection(microsoft.graph.{})",
+        def.entity
+    );
 
+    if format == Format::Json && def.kind == Kind::Detail {
+        let self_url = format!("{base}{path}");
+        let (entries, next) = detail_page(&state, key, &pairs, &self_url).await?;
+        let mut body = serde_json::Map::new();
+        body.insert("@odata.context".into(), Value::from(context));
+        body.insert("value".into(), Value::Array(entries));
+        if let Some(next) = next {
+            body.insert("@odata.nextLink".into(), Value::from(next));
+        }
+        return Ok(Json(Value::Object(body)).into_response());
+    }
+    let entry = current_entry(&state, key).await?;
+    if matches_etag(&headers, &entry.etag) {
+        return Ok(not_modified(&entry.etag));
+    }
     if format == Format::Json {
-        let body = render::json(call.function, &entry.computed, &base, version);
+        let entries = entry
+            .rows
+            .as_ref()
+            .map(|rows| render::json_entries(def, rows))
+            .unwrap_or_default();
+        let body = serde_json::json!({ "@odata.context": context, "value": entries });
         let mut resp = Json(body).into_response();
         resp.headers_mut()
             .insert(header::ETAG, etag_header(&entry.etag));
-        if matches_etag(&headers, &entry.etag) {
-            return Ok(not_modified(&entry.etag));
-        }
         return Ok(resp);
-    }
-    if matches_etag(&headers, &entry.etag) {
-        return Ok(not_modified(&entry.etag));
     }
     let link = Link {
         tenant: tid,
         call,
+        concealed,
         etag: entry.etag.clone(),
         expires: now_secs() + state.settings.link_ttl.as_secs(),
     };
@@ -273,16 +429,19 @@ pub async fn download(
             LinkError::Invalid | LinkError::Expired => ApiError::LinkDenied(e.to_string()),
         },
     )?;
-    let entry = match state.cache.held(&link.tenant, link.call, &link.etag) {
+    let key: CacheKey = (link.tenant.clone(), link.call, link.concealed);
+    let entry = match state.cache.held(&key, &link.etag) {
         Some(e) => Some(e),
         None => {
             let st = state.clone();
-            let (tid, call, etag) = (link.tenant.clone(), link.call, link.etag.clone());
-            tokio::task::spawn_blocking(move || st.cache.by_etag(&st.registry, &tid, call, &etag))
-                .await??
+            let conceal = link.concealed.then(|| concealer(&state, &link.tenant));
+            let etag = link.etag.clone();
+            tokio::task::spawn_blocking(move || {
+                st.cache.by_etag(&st.registry, &key, conceal, &etag)
+            })
+            .await??
         }
     };
-    let call = link.call;
     let entry = entry.ok_or_else(|| {
         ApiError::NotFound(
             "The report this link was issued for is no longer available. Request the report again."
@@ -292,12 +451,31 @@ pub async fn download(
     if matches_etag(&headers, &entry.etag) {
         return Ok(not_modified(&entry.etag));
     }
+    let suffix = match link.call.args {
+        Args::None => String::new(),
+        Args::Period(p) => p.as_str().to_string(),
+        Args::Date(d) => d.to_string(),
+    };
     let filename = format!(
-        "{}{}.csv",
-        call.function.name().trim_start_matches("get"),
-        call.period.map_or("", |p| p.as_str())
+        "{}{suffix}.csv",
+        link.call.def().name.trim_start_matches("get"),
     );
-    let mut resp = (StatusCode::OK, entry.csv.clone()).into_response();
+    let mut resp = match &entry.body {
+        Body::Memory(bytes) => (StatusCode::OK, bytes.clone()).into_response(),
+        Body::File(spool) => {
+            let file = tokio::fs::File::open(&spool.path)
+                .await
+                .map_err(|e| ApiError::Internal(format!("opening a spooled report: {e}")))?;
+            let mut resp = (
+                StatusCode::OK,
+                axum::body::Body::from_stream(ReaderStream::with_capacity(file, 256 * 1024)),
+            )
+                .into_response();
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(spool.len));
+            resp
+        }
+    };
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

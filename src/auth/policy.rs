@@ -22,6 +22,33 @@ pub const REPORT_READER_ROLES: [&str; 9] = [
     "4a5d8f65-41da-4de4-8968-e035b65339cf", // Reports Reader
 ];
 
+/// Admin roles that see tenant-level totals only, never the per-user detail reports:
+/// Global Reader and Usage Summary Reports Reader.
+pub const SUMMARY_ONLY_ROLES: [&str; 2] = [
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+    "75934031-6c7e-415a-99d7-48dbd49e875e",
+];
+
+/// Global Administrator: the only delegated role that may change report settings.
+pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+
+pub const REPORT_SETTINGS_READ: &str = "ReportSettings.Read.All";
+pub const REPORT_SETTINGS_WRITE: &str = "ReportSettings.ReadWrite.All";
+
+/// Which reports a call reads: tenant totals, or per-user detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    Summary,
+    Detail,
+}
+
+fn has_role(claims: &Claims, ids: &[&str]) -> bool {
+    claims
+        .wids
+        .iter()
+        .any(|w| ids.iter().any(|r| r.eq_ignore_ascii_case(w)))
+}
+
 fn tenant_of(claims: &Claims) -> Result<TenantId, AuthError> {
     if claims.tid.eq_ignore_ascii_case(PERSONAL_ACCOUNTS_TENANT) {
         return Err(AuthError::Forbidden(
@@ -33,8 +60,9 @@ fn tenant_of(claims: &Claims) -> Result<TenantId, AuthError> {
     })
 }
 
-/// May read the tenant-level usage reports; returns the tenant to read (the token's own).
-pub fn read_reports(claims: &Claims) -> Result<TenantId, AuthError> {
+/// May read usage reports (detail reports need more than the summary-only roles); returns
+/// the tenant to read (the token's own).
+pub fn read_reports(claims: &Claims, reading: Reading) -> Result<TenantId, AuthError> {
     let tenant = tenant_of(claims)?;
     if claims.is_delegated() {
         if !claims
@@ -53,6 +81,17 @@ pub fn read_reports(claims: &Claims) -> Result<TenantId, AuthError> {
         if !admin {
             return Err(AuthError::Forbidden(
                 "The signed-in user holds no administrator role that may read usage reports."
+                    .into(),
+            ));
+        }
+        let detail_roles: Vec<&str> = REPORT_READER_ROLES
+            .iter()
+            .copied()
+            .filter(|r| !SUMMARY_ONLY_ROLES.contains(r))
+            .collect();
+        if reading == Reading::Detail && !has_role(claims, &detail_roles) {
+            return Err(AuthError::Forbidden(
+                "The signed-in user's roles (Global Reader, Usage Summary Reports Reader) see tenant-level reports only, not per-user detail."
                     .into(),
             ));
         }
@@ -82,4 +121,49 @@ pub fn write_report_data(claims: &Claims, target: &TenantId) -> Result<(), AuthE
         ));
     }
     Ok(())
+}
+
+/// May read (`write == false`) or change the tenant's report settings; returns the tenant.
+/// Applications need `ReportSettings.Read.All` or `ReportSettings.ReadWrite.All` (the latter
+/// to change); delegated callers the same scopes, a reports admin role to read and Global
+/// Administrator to change.
+pub fn report_settings(claims: &Claims, write: bool) -> Result<TenantId, AuthError> {
+    let tenant = tenant_of(claims)?;
+    let wanted: &[&str] = if write {
+        &[REPORT_SETTINGS_WRITE]
+    } else {
+        &[REPORT_SETTINGS_READ, REPORT_SETTINGS_WRITE]
+    };
+    let granted = if claims.is_delegated() {
+        claims
+            .scopes()
+            .any(|s| wanted.iter().any(|w| w.eq_ignore_ascii_case(s)))
+    } else {
+        claims
+            .roles
+            .iter()
+            .any(|r| wanted.iter().any(|w| w.eq_ignore_ascii_case(r)))
+    };
+    if !granted {
+        return Err(AuthError::Forbidden(format!(
+            "Invalid permission: this call needs {}.",
+            wanted.join(" or ")
+        )));
+    }
+    if claims.is_delegated() {
+        let role_ok = if write {
+            has_role(claims, &[GLOBAL_ADMINISTRATOR])
+        } else {
+            has_role(claims, &REPORT_READER_ROLES)
+        };
+        if !role_ok {
+            return Err(AuthError::Forbidden(if write {
+                "Only a Global Administrator may change report settings.".into()
+            } else {
+                "The signed-in user holds no administrator role that may read report settings."
+                    .into()
+            }));
+        }
+    }
+    Ok(tenant)
 }

@@ -9,7 +9,7 @@ use super::snapshot::{self, SnapshotError};
 use super::{Planner, TenantState};
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{Day, TenantId};
-use crate::store::{BatchWriter, Store, StoreError};
+use crate::store::{BatchWriter, ReportSettings, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -39,6 +39,8 @@ pub struct Registry {
     /// The data version of each tenant's last written snapshot; held while writing, so
     /// snapshot writers take turns.
     snapshotted: Mutex<HashMap<TenantId, u64>>,
+    /// Each tenant's report settings, read from the store once.
+    settings: Mutex<HashMap<TenantId, ReportSettings>>,
 }
 
 impl Registry {
@@ -48,6 +50,7 @@ impl Registry {
             tenants: Mutex::new(HashMap::new()),
             snapshots,
             snapshotted: Mutex::new(HashMap::new()),
+            settings: Mutex::new(HashMap::new()),
         }
     }
 
@@ -151,6 +154,36 @@ impl Registry {
             self.tenant(tid)?;
         }
         Ok(ids.len())
+    }
+
+    /// The tenant's report settings (cached; the store is read on first use).
+    pub fn report_settings(&self, tid: &TenantId) -> Result<ReportSettings, EngineError> {
+        if let Some(s) = self
+            .settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tid)
+        {
+            return Ok(*s);
+        }
+        let s = self.store.report_settings(tid)?;
+        self.settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tid.clone(), s);
+        Ok(s)
+    }
+
+    /// Stores the tenant's report settings durably, then serves them.
+    pub fn set_report_settings(
+        &self,
+        tid: &TenantId,
+        settings: ReportSettings,
+    ) -> Result<(), EngineError> {
+        let mut map = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        self.store.set_report_settings(tid, &settings)?;
+        map.insert(tid.clone(), settings);
+        Ok(())
     }
 
     /// Runs `f` on a read-locked tenant.

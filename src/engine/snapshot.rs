@@ -14,7 +14,8 @@ use super::state::{ActivationState, TenantState, UserState};
 use crate::model::{Day, Platform, TenantId};
 use crate::store::TenantMeta;
 
-const MAGIC: &[u8; 8] = b"RRSNAP01";
+/// `02`: user names added (a `01` snapshot is refused, and the tenant loads from the store).
+const MAGIC: &[u8; 8] = b"RRSNAP02";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -169,6 +170,12 @@ fn encode(s: &TenantState, out: impl Write) -> std::io::Result<()> {
             w.u64(a.device);
         }
     }
+    for ord in 0..s.users.len() as u32 {
+        let (id, upn, display) = s.names.get(ord);
+        w.bytes(id.as_bytes());
+        w.bytes(upn.as_bytes());
+        w.bytes(display.as_bytes());
+    }
     // Sorted, so the same state always gives the same bytes.
     let mut guids: Vec<(u128, u32)> = s.index.guids().collect();
     guids.sort_unstable();
@@ -253,6 +260,12 @@ fn decode(tid: &TenantId, inp: impl Read, len: u64) -> Option<TenantState> {
             products: products.into_boxed_slice(),
             activations: activations.into_boxed_slice(),
         });
+    }
+    for ord in 0..s.users.len() as u32 {
+        let id = String::from_utf8(r.bytes()?).ok()?;
+        let upn = String::from_utf8(r.bytes()?).ok()?;
+        let display = String::from_utf8(r.bytes()?).ok()?;
+        s.names.set(ord, &id, &upn, &display);
     }
     let guids = r.count(20)?;
     s.index.reserve_guids(guids);

@@ -5,15 +5,15 @@ use std::sync::{Arc, Mutex};
 
 use roaring::RoaringBitmap;
 
-use super::compact::{Deleted, Held, UserIndex, device_key};
+use super::compact::{Deleted, Held, Names, UserIndex, device_key};
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{Day, Period, Platform, Record, Service, TenantId};
 use crate::store::{
     ActivationRow, ActivityDay, Changeset, LicenseRow, ProductRow, Rows, TenantMeta, UserRow,
 };
 
-/// What the reports need of one user (names stay in the store), compactly: about 84 bytes
-/// plus 12 per product and 24 per device.
+/// What the reports need of one user, compactly: about 84 bytes plus 12 per product and 24
+/// per device (names live apart, in [`TenantState::names`]).
 #[derive(Debug, Clone, Default)]
 pub struct UserState {
     pub deleted: Deleted,
@@ -99,6 +99,7 @@ pub struct TenantState {
     pub(super) tenant: TenantId,
     pub(super) users: Vec<UserState>,
     pub(super) index: UserIndex,
+    pub(super) names: Names,
     pub(super) products: Vec<String>,
     pub(super) product_index: HashMap<String, u32>,
     pub(super) activity: [BTreeMap<Day, RoaringBitmap>; 6],
@@ -116,6 +117,7 @@ impl TenantState {
             tenant,
             users: Vec::new(),
             index: UserIndex::default(),
+            names: Names::default(),
             products: Vec::new(),
             product_index: HashMap::new(),
             activity: Default::default(),
@@ -143,6 +145,11 @@ impl TenantState {
 
     pub fn users(&self) -> &[UserState] {
         &self.users
+    }
+
+    /// `(id, user principal name, display name)` of a user ordinal.
+    pub fn names(&self, ord: u32) -> (&str, &str, &str) {
+        self.names.get(ord)
     }
 
     pub fn product_name(&self, product: u32) -> &str {
@@ -279,6 +286,8 @@ impl TenantState {
         for u in c.users {
             self.user_mut(u.ord).deleted = Deleted::new(u.deleted);
             self.index.insert(&u.id, u.ord);
+            self.names
+                .set(u.ord, &u.id, &u.user_principal_name, &u.display_name);
         }
         for l in c.licenses {
             self.user_mut(l.ord).licenses[l.service.index()] = Held::from_span(l.span);

@@ -1,9 +1,11 @@
 //! Office activations: per product type, users holding it and users who activated it
-//! (ActivationsUserCounts), and active activations per platform (ActivationCounts).
+//! (ActivationsUserCounts), active activations per platform (ActivationCounts), and per user
+//! and product type (ActivationsUserDetail).
 
-use super::Report;
+use super::table::{Cell, Query, Sink};
+use super::{Report, ReportError, name_cells};
 use crate::engine::TenantState;
-use crate::model::Day;
+use crate::model::{Day, Platform};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivationsUserCountsRow {
@@ -116,4 +118,162 @@ pub fn activation_counts(state: &TenantState) -> Report<ActivationCountsRow> {
         refresh_date: Some(r),
         rows,
     }
+}
+
+/// Rows of getOffice365ActivationsUserCounts.
+pub(super) fn user_counts_rows(
+    state: &TenantState,
+    q: &Query,
+    sink: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    user_counts_into(state, q, sink, 5)
+}
+
+/// Rows of the 2017 `Office365ActivationsUserCounts`: the same without its last column.
+pub(super) fn legacy_user_counts_rows(
+    state: &TenantState,
+    q: &Query,
+    sink: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    user_counts_into(state, q, sink, 4)
+}
+
+fn user_counts_into(
+    state: &TenantState,
+    q: &Query,
+    sink: &mut dyn Sink,
+    columns: usize,
+) -> Result<(), ReportError> {
+    let r = activations_user_counts(state);
+    for (i, x) in r.rows.iter().enumerate().skip(q.from as usize) {
+        let cells = [
+            Cell::Date(r.refresh_date),
+            Cell::Text(x.product_type.as_str().into()),
+            Cell::Int(x.assigned),
+            Cell::Int(x.activated),
+            Cell::Int(x.shared_computer_activation),
+        ];
+        sink.row(i as u32, &cells[..columns]);
+        if !sink.entity_done() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Rows of getOffice365ActivationCounts.
+pub(super) fn counts_rows(
+    state: &TenantState,
+    q: &Query,
+    sink: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    let r = activation_counts(state);
+    for (i, x) in r.rows.iter().enumerate().skip(q.from as usize) {
+        let mut cells = vec![
+            Cell::Date(r.refresh_date),
+            Cell::Text(x.product_type.as_str().into()),
+        ];
+        cells.extend(x.platforms.iter().map(|n| Cell::Int(*n)));
+        sink.row(i as u32, &cells);
+        if !sink.entity_done() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One product type of one user in the detail report.
+#[derive(Default, Clone, Copy)]
+struct UserProduct {
+    product: u32,
+    last_activated: Option<Day>,
+    platforms: [u64; 5],
+    shared: bool,
+}
+
+/// The detail report's platform column order: Windows, Mac, Windows 10 Mobile, iOS, Android.
+const DETAIL_PLATFORMS: [Platform; 5] = [
+    Platform::Windows,
+    Platform::Mac,
+    Platform::Windows10Mobile,
+    Platform::Ios,
+    Platform::Android,
+];
+
+/// Rows of getOffice365ActivationsUserDetail: per existing user (in ordinal order, from
+/// `q.from`) and per product type held or actively activated on R (in byte order of the
+/// name): the latest activation date and the count per platform of the active activations,
+/// and whether one of them is on a shared computer.
+pub(super) fn user_detail_rows(
+    state: &TenantState,
+    q: &Query,
+    sink: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    let Some(r) = state.refresh_date() else {
+        return Ok(());
+    };
+    let mut mine: Vec<UserProduct> = Vec::new();
+    let users = state.users();
+    for ord in q.from..users.len() as u32 {
+        let user = &users[ord as usize];
+        if !user.exists_on(r) {
+            continue;
+        }
+        mine.clear();
+        for (p, span) in user.products.iter() {
+            if span.holds_on(r) {
+                mine.push(UserProduct {
+                    product: *p,
+                    ..UserProduct::default()
+                });
+            }
+        }
+        for a in user.activations.iter().filter(|a| a.active.holds_on(r)) {
+            let i = match mine.iter().position(|m| m.product == a.product) {
+                Some(i) => i,
+                None => {
+                    mine.push(UserProduct {
+                        product: a.product,
+                        ..UserProduct::default()
+                    });
+                    mine.len() - 1
+                }
+            };
+            let m = &mut mine[i];
+            m.platforms[a.platform.index()] += 1;
+            m.shared |= a.shared_computer;
+            m.last_activated = m.last_activated.max(a.active.start());
+        }
+        if mine.is_empty() {
+            continue;
+        }
+        mine.sort_by(|a, b| {
+            state
+                .product_name(a.product)
+                .as_bytes()
+                .cmp(state.product_name(b.product).as_bytes())
+        });
+        let [upn, display] = name_cells(state, q, ord);
+        for m in &mine {
+            let mut cells = Vec::with_capacity(11);
+            cells.extend([
+                Cell::Date(Some(r)),
+                upn.clone(),
+                display.clone(),
+                Cell::Text(state.product_name(m.product).into()),
+                Cell::Date(m.last_activated),
+            ]);
+            cells.extend(
+                DETAIL_PLATFORMS
+                    .iter()
+                    .map(|p| Cell::Int(m.platforms[p.index()])),
+            );
+            cells.push(Cell::Bool(m.shared));
+            sink.row(ord, &cells);
+        }
+        if !sink.entity_done() {
+            break;
+        }
+    }
+    Ok(())
 }

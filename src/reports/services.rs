@@ -4,7 +4,8 @@
 
 use roaring::RoaringBitmap;
 
-use super::{Period, Report};
+use super::table::{Args, Cell, Query, Sink};
+use super::{Period, Report, ReportError};
 use crate::engine::TenantState;
 use crate::model::Service;
 
@@ -40,4 +41,29 @@ pub fn services_user_counts(state: &TenantState, period: Period) -> Report<Servi
         refresh_date: Some(r),
         rows: vec![row],
     }
+}
+
+/// Rows of getOffice365ServicesUserCounts (one row).
+pub(super) fn services_user_counts_rows(
+    state: &TenantState,
+    q: &Query,
+    sink: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    let Args::Period(p) = q.args else {
+        return Ok(());
+    };
+    let r = services_user_counts(state, p);
+    for (i, x) in r.rows.iter().enumerate().skip(q.from as usize) {
+        let mut cells = vec![Cell::Date(r.refresh_date)];
+        for s in 0..7 {
+            cells.push(Cell::Int(x.active[s]));
+            cells.push(Cell::Int(x.inactive[s]));
+        }
+        cells.push(Cell::Period(x.period_days));
+        sink.row(i as u32, &cells);
+        if !sink.entity_done() {
+            break;
+        }
+    }
+    Ok(())
 }

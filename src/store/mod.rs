@@ -73,6 +73,21 @@ pub struct TenantMeta {
     pub version: u64,
 }
 
+/// A tenant's `/admin/reportSettings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportSettings {
+    /// Graph's default since 2021: user names in detail reports are concealed.
+    pub display_concealed_names: bool,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            display_concealed_names: true,
+        }
+    }
+}
+
 /// What one accepted batch changes, in the batch's order (a later row with the same key
 /// replaces an earlier one). Also the shape of a whole tenant read back by [`Store::load`].
 #[derive(Debug, Clone, Default)]
@@ -131,6 +146,14 @@ pub trait Store: Send + Sync + 'static {
     fn meta(&self, tenant: &TenantId) -> Result<Option<TenantMeta>, StoreError>;
     /// Applies one batch's changes atomically and durably.
     fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError>;
+    /// The tenant's report settings (the defaults if never set).
+    fn report_settings(&self, tenant: &TenantId) -> Result<ReportSettings, StoreError>;
+    /// Replaces the tenant's report settings, durably.
+    fn set_report_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &ReportSettings,
+    ) -> Result<(), StoreError>;
     /// Every tenant with stored data.
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
 }

@@ -8,8 +8,8 @@ use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    ActivationRow, ActivityDay, BatchWriter, Changeset, LicenseRow, ProductRow, Rows, Store,
-    StoreError, TenantMeta, UserRow,
+    ActivationRow, ActivityDay, BatchWriter, Changeset, LicenseRow, ProductRow, ReportSettings,
+    Rows, Store, StoreError, TenantMeta, UserRow,
 };
 use crate::model::{Activation, Day, Platform, Service, Span, TenantId};
 
@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS activations (
 CREATE TABLE IF NOT EXISTS activity_days (
     tid TEXT NOT NULL, service INTEGER NOT NULL, day INTEGER NOT NULL, users BLOB NOT NULL,
     PRIMARY KEY (tid, service, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS report_settings (
+    tid TEXT PRIMARY KEY, display_concealed_names INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
 
@@ -373,6 +376,38 @@ impl Store for SqliteStore {
             tid: tenant.as_str().to_string(),
             committed: false,
         }))
+    }
+
+    fn report_settings(&self, tenant: &TenantId) -> Result<ReportSettings, StoreError> {
+        let conn = self.conn();
+        let concealed = conn
+            .query_row(
+                "SELECT display_concealed_names FROM report_settings WHERE tid = ?1",
+                [tenant.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(db)?;
+        Ok(match concealed {
+            Some(v) => ReportSettings {
+                display_concealed_names: v != 0,
+            },
+            None => ReportSettings::default(),
+        })
+    }
+
+    fn set_report_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &ReportSettings,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO report_settings (tid, display_concealed_names) VALUES (?1, ?2)",
+                params![tenant.as_str(), i64::from(settings.display_concealed_names)],
+            )
+            .map_err(db)?;
+        Ok(())
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {

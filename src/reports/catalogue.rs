@@ -1,0 +1,367 @@
+//! The report catalogue: every function reportroot serves as one declarative entry — its
+//! Graph name, parameters, columns in Graph's order with their JSON names, how its JSON
+//! nests, what data it depends on, and its computation. The API renders CSV, JSON, paging,
+//! concealment, ETags, the 302 and `$metadata` from these entries alone, so adding a report
+//! is one entry here plus its computation.
+
+use super::table::{Query, Sink};
+use super::{ReportError, activations, active_users, services};
+use crate::engine::TenantState;
+
+/// What a function takes in its parentheses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Params {
+    None,
+    /// `period='Dn'`, required.
+    Period,
+    /// `period='Dn'` or `date=yyyy-MM-dd`, exactly one.
+    PeriodOrDate,
+}
+
+/// Summary reports list tenant-level numbers (rows per product, per day, one row); detail
+/// reports list one entity (a user) per JSON entry: paged JSON, streamed CSV, concealed
+/// names, and refused to the summary-only admin roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Summary,
+    Detail,
+}
+
+/// The data a report reads, for caching: activation reports ignore activity (but not R).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depends {
+    Directory,
+    All,
+}
+
+/// The value type of a column (for `$metadata`; cells carry their own values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    Date,
+    Int,
+    Text,
+    Bool,
+    /// A list of strings (`+`-joined in CSV).
+    List,
+    /// The Report Period (a number in CSV, a string in JSON).
+    Period,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// The CSV header, verbatim.
+    pub csv: &'static str,
+    /// The beta JSON property name.
+    pub json: &'static str,
+    pub ty: ColType,
+}
+
+/// JSON nesting: columns from `from` on go into an array property `name` (one object per
+/// CSV row of the entity), the columns before it once per entity.
+#[derive(Debug, Clone, Copy)]
+pub struct Nest {
+    pub from: usize,
+    pub name: &'static str,
+    /// The OData type of the nested objects.
+    pub entity: &'static str,
+}
+
+pub type ComputeFn = fn(&TenantState, &Query, &mut dyn Sink) -> Result<(), ReportError>;
+
+pub struct ReportDef {
+    /// The Graph function name, e.g. `getOffice365ActiveUserDetail`.
+    pub name: &'static str,
+    /// The OData type of the JSON entries (`microsoft.graph.{entity}`).
+    pub entity: &'static str,
+    pub params: Params,
+    pub kind: Kind,
+    pub depends: Depends,
+    pub columns: &'static [Column],
+    pub nest: Option<Nest>,
+    /// The 2017 form without `get`: v1.0 answers CSV, beta answers JSON, no `$format`.
+    pub legacy: bool,
+    pub compute: ComputeFn,
+}
+
+impl std::fmt::Debug for ReportDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// A function's position in [`CATALOGUE`]: small, `Copy`, and a cache key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReportId(u16);
+
+impl ReportId {
+    pub fn def(self) -> &'static ReportDef {
+        &CATALOGUE[self.0 as usize]
+    }
+
+    /// Looks a function up by name, case-insensitively (as Graph does).
+    pub fn lookup(name: &str) -> Option<ReportId> {
+        CATALOGUE
+            .iter()
+            .position(|d| d.name.eq_ignore_ascii_case(name))
+            .map(|i| ReportId(i as u16))
+    }
+
+    pub fn all() -> impl Iterator<Item = ReportId> {
+        (0..CATALOGUE.len()).map(|i| ReportId(i as u16))
+    }
+}
+
+const fn col(csv: &'static str, json: &'static str, ty: ColType) -> Column {
+    Column { csv, json, ty }
+}
+
+use ColType::{Bool, Date, Int, List, Period as Per, Text};
+
+const REFRESH: Column = col("Report Refresh Date", "reportRefreshDate", Date);
+const UPN: Column = col("User Principal Name", "userPrincipalName", Text);
+const DISPLAY: Column = col("Display Name", "displayName", Text);
+
+const ACTIVATIONS_USER_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Product Type", "productType", Text),
+    col("Assigned", "assigned", Int),
+    col("Activated", "activated", Int),
+    col(
+        "Shared Computer Activation",
+        "sharedComputerActivation",
+        Int,
+    ),
+];
+
+const ACTIVATION_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Product Type", "productType", Text),
+    col("Windows", "windows", Int),
+    col("Mac", "mac", Int),
+    col("Android", "android", Int),
+    col("iOS", "ios", Int),
+    col("Windows 10 Mobile", "windows10Mobile", Int),
+];
+
+const ACTIVATIONS_USER_DETAIL: &[Column] = &[
+    REFRESH,
+    UPN,
+    DISPLAY,
+    col("Product Type", "productType", Text),
+    col("Last Activated Date", "lastActivatedDate", Date),
+    col("Windows", "windows", Int),
+    col("Mac", "mac", Int),
+    col("Windows 10 Mobile", "windows10Mobile", Int),
+    col("iOS", "ios", Int),
+    col("Android", "android", Int),
+    col(
+        "Activated On Shared Computer",
+        "activatedOnSharedComputer",
+        Bool,
+    ),
+];
+
+const SERVICES_USER_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Exchange Active", "exchangeActive", Int),
+    col("Exchange Inactive", "exchangeInactive", Int),
+    col("OneDrive Active", "oneDriveActive", Int),
+    col("OneDrive Inactive", "oneDriveInactive", Int),
+    col("SharePoint Active", "sharePointActive", Int),
+    col("SharePoint Inactive", "sharePointInactive", Int),
+    col("Skype For Business Active", "skypeForBusinessActive", Int),
+    col(
+        "Skype For Business Inactive",
+        "skypeForBusinessInactive",
+        Int,
+    ),
+    col("Yammer Active", "yammerActive", Int),
+    col("Yammer Inactive", "yammerInactive", Int),
+    col("Teams Active", "teamsActive", Int),
+    col("Teams Inactive", "teamsInactive", Int),
+    col("Office 365 Active", "office365Active", Int),
+    col("Office 365 Inactive", "office365Inactive", Int),
+    col("Report Period", "reportPeriod", Per),
+];
+
+const ACTIVE_USER_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Office 365", "office365", Int),
+    col("Exchange", "exchange", Int),
+    col("OneDrive", "oneDrive", Int),
+    col("SharePoint", "sharePoint", Int),
+    col("Skype For Business", "skypeForBusiness", Int),
+    col("Yammer", "yammer", Int),
+    col("Teams", "teams", Int),
+    col("Report Date", "reportDate", Date),
+    col("Report Period", "reportPeriod", Per),
+];
+
+const ACTIVE_USER_DETAIL: &[Column] = &[
+    REFRESH,
+    UPN,
+    DISPLAY,
+    col("Is Deleted", "isDeleted", Bool),
+    col("Deleted Date", "deletedDate", Date),
+    col("Has Exchange License", "hasExchangeLicense", Bool),
+    col("Has OneDrive License", "hasOneDriveLicense", Bool),
+    col("Has SharePoint License", "hasSharePointLicense", Bool),
+    col(
+        "Has Skype For Business License",
+        "hasSkypeForBusinessLicense",
+        Bool,
+    ),
+    col("Has Yammer License", "hasYammerLicense", Bool),
+    col("Has Teams License", "hasTeamsLicense", Bool),
+    col(
+        "Exchange Last Activity Date",
+        "exchangeLastActivityDate",
+        Date,
+    ),
+    col(
+        "OneDrive Last Activity Date",
+        "oneDriveLastActivityDate",
+        Date,
+    ),
+    col(
+        "SharePoint Last Activity Date",
+        "sharePointLastActivityDate",
+        Date,
+    ),
+    col(
+        "Skype For Business Last Activity Date",
+        "skypeForBusinessLastActivityDate",
+        Date,
+    ),
+    col("Yammer Last Activity Date", "yammerLastActivityDate", Date),
+    col("Teams Last Activity Date", "teamsLastActivityDate", Date),
+    col(
+        "Exchange License Assign Date",
+        "exchangeLicenseAssignDate",
+        Date,
+    ),
+    col(
+        "OneDrive License Assign Date",
+        "oneDriveLicenseAssignDate",
+        Date,
+    ),
+    col(
+        "SharePoint License Assign Date",
+        "sharePointLicenseAssignDate",
+        Date,
+    ),
+    col(
+        "Skype For Business License Assign Date",
+        "skypeForBusinessLicenseAssignDate",
+        Date,
+    ),
+    col(
+        "Yammer License Assign Date",
+        "yammerLicenseAssignDate",
+        Date,
+    ),
+    col("Teams License Assign Date", "teamsLicenseAssignDate", Date),
+    col("Assigned Products", "assignedProducts", List),
+];
+
+/// Every function served, v1.0 and beta alike.
+pub static CATALOGUE: &[ReportDef] = &[
+    ReportDef {
+        name: "getOffice365ActivationsUserCounts",
+        entity: "office365ActivationsUserCounts",
+        params: Params::None,
+        kind: Kind::Summary,
+        depends: Depends::Directory,
+        columns: ACTIVATIONS_USER_COUNTS,
+        nest: None,
+        legacy: false,
+        compute: activations::user_counts_rows,
+    },
+    ReportDef {
+        name: "getOffice365ActivationCounts",
+        entity: "office365ActivationCounts",
+        params: Params::None,
+        kind: Kind::Summary,
+        depends: Depends::Directory,
+        columns: ACTIVATION_COUNTS,
+        nest: None,
+        legacy: false,
+        compute: activations::counts_rows,
+    },
+    ReportDef {
+        name: "getOffice365ActivationsUserDetail",
+        entity: "office365ActivationsUserDetail",
+        params: Params::None,
+        kind: Kind::Detail,
+        depends: Depends::Directory,
+        columns: ACTIVATIONS_USER_DETAIL,
+        nest: Some(Nest {
+            from: 3,
+            name: "userActivationCounts",
+            entity: "userActivationCounts",
+        }),
+        legacy: false,
+        compute: activations::user_detail_rows,
+    },
+    ReportDef {
+        name: "getOffice365ServicesUserCounts",
+        entity: "office365ServicesUserCounts",
+        params: Params::Period,
+        kind: Kind::Summary,
+        depends: Depends::All,
+        columns: SERVICES_USER_COUNTS,
+        nest: None,
+        legacy: false,
+        compute: services::services_user_counts_rows,
+    },
+    ReportDef {
+        name: "getOffice365ActiveUserCounts",
+        entity: "office365ActiveUserCounts",
+        params: Params::Period,
+        kind: Kind::Summary,
+        depends: Depends::All,
+        columns: ACTIVE_USER_COUNTS,
+        nest: None,
+        legacy: false,
+        compute: active_users::counts_rows,
+    },
+    ReportDef {
+        name: "getOffice365ActiveUserDetail",
+        entity: "office365ActiveUserDetail",
+        params: Params::PeriodOrDate,
+        kind: Kind::Detail,
+        depends: Depends::All,
+        columns: ACTIVE_USER_DETAIL,
+        nest: None,
+        legacy: false,
+        compute: active_users::detail_rows,
+    },
+    ReportDef {
+        name: "Office365ActivationsUserCounts",
+        entity: "office365ActivationsUserCounts",
+        params: Params::None,
+        kind: Kind::Summary,
+        depends: Depends::Directory,
+        columns: ACTIVATIONS_USER_COUNTS.split_at(4).0,
+        nest: None,
+        legacy: true,
+        compute: activations::legacy_user_counts_rows,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_columns_start_with_the_refresh_date() {
+        for (i, d) in CATALOGUE.iter().enumerate() {
+            assert_eq!(ReportId::lookup(d.name), Some(ReportId(i as u16)));
+            assert_eq!(d.columns[0].csv, "Report Refresh Date", "{}", d.name);
+            let mut json: Vec<_> = d.columns.iter().map(|c| c.json).collect();
+            json.sort_unstable();
+            json.dedup();
+            assert_eq!(json.len(), d.columns.len(), "{}", d.name);
+        }
+    }
+}
