@@ -45,6 +45,8 @@ def env():
     e.settings_reader = json.loads(run("app", "add", "--data", e.data, "--tenant", TID, "--name", "settings-reader",
                                        "--roles", "Reports.Read.All,ReportSettings.Read.All", "--json"))
     e.writer = json.loads(run("app", "add", "--data", e.data, "--tenant", TID, "--name", "ingest-writer", "--roles", "ReportData.ReadWrite.All", "--json"))
+    e.empty_tid = TID[:-1] + "2"
+    e.empty = json.loads(run("app", "add", "--data", e.data, "--tenant", e.empty_tid, "--name", "empty-tenant", "--json"))
     e.norole = json.loads(run("app", "add", "--data", e.data, "--tenant", TID, "--name", "no-reports", "--roles", "User.Read.All", "--json"))
     e.removed = json.loads(run("app", "add", "--data", e.data, "--tenant", TID, "--name", "removed", "--json"))
     run("app", "remove", "--data", e.data, "--tenant", TID, "--client-id", e.removed["clientId"])

@@ -269,7 +269,7 @@ def active_user_counts(t, period):
 
 def check_detail_date(t, date):
     r = t.r
-    if r is None or not (shift(r, -27) <= date <= r):
+    if r is not None and not (shift(r, -27) <= date <= r):
         raise DateError(f"Invalid date value specified: {date}. Only support data for the past 28 days.")
 
 
@@ -277,6 +277,8 @@ def active_user_detail(t, period=None, date=None):
     """[(uid, [row values as strings])] of getOffice365ActiveUserDetail(period=…) or (date=…).
     Raises DateError for a date= the server must refuse."""
     r = t.r
+    if r is None:
+        return []  # a tenant with no data: the header alone, whatever the date
     if date is not None:
         check_detail_date(t, date)
         asof, first = date, date

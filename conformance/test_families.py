@@ -143,6 +143,17 @@ def test_python_sdk_v1_new_reports(env, record, concealed):
         # Every existing user of ActivationsUserDetail is in ActiveUserDetail(D7) too: same digest.
         assert set(u for u, _r in oracle.activations_user_detail(env.oracle)) <= set(digests)
         assert len(set(digests.values())) == len(digests), "two users share a digest"
+        # The JSON forms conceal the same way, with the same digests.
+        with http(env) as c:
+            for report, period in [("ActivationsUserDetail", None), ("ActiveUserDetail", "D30")]:
+                body = c.get(env.base + path_of(report, period, None, "beta") + "?$format=application/json&$top=1000", headers=auth(env)).json()
+                want = oracle.expected_json(env.oracle, report, period)
+                uids = oracle.detail_uids(env.oracle, report, period)
+                assert len(body["value"]) == len(want) == len(uids)
+                for g, w, uid in zip(body["value"], want, uids):
+                    assert g["userPrincipalName"] == g["displayName"] == digests[uid], (report, uid, g)
+                    assert dict(g, userPrincipalName=None, displayName=None) == dict(w, userPrincipalName=None, displayName=None)
+                record(label(report, period) + " beta JSON (concealed names)", RAW)
     set_concealed(env, False)
 
 
@@ -351,6 +362,24 @@ def test_raw_bad_dates(env, record):
                 err = resp.json()["error"]
                 assert resp.status_code == 400 and err["code"] == "InvalidArgument" and err["message"] == want, (version, d, resp.text)
         record("getOffice365ActiveUserDetail(date=R-28 / R+1 / 2020-02-29) → 400 InvalidArgument", RAW)
+
+
+def test_empty_tenant_header_only(env, record):
+    for f in FUNCTIONS:
+        feature(env, f)
+    empty = oracle.Tenant()
+    r = env.oracle.r
+    cases = [("ActivationsUserDetail", None, None), ("ActiveUserCounts", "D7", None), ("ActiveUserDetail", "D7", None),
+             ("ActiveUserDetail", None, r)]
+    with httpx.Client(verify=env.ca, follow_redirects=True, timeout=60) as c:
+        h = auth(env, env.empty)
+        for report, period, date in cases:
+            got = c.get(env.base + path_of(report, period, date), headers=h)
+            want = oracle.expected_new(empty, report, period, date)
+            assert got.status_code == 200 and got.content == want and want.count(b"\r\n") == 1, (report, got.status_code, got.content[:200])
+            js = c.get(env.base + path_of(report, period, date, "beta") + "?$format=application/json", headers=h)
+            assert js.status_code == 200 and js.json()["value"] == [], (report, js.text[:200])
+        record("a tenant with no data: header row only (CSV), empty value (JSON), every new report", RAW)
 
 
 # ------------------------------------------------------------------ concealed names: settings endpoint
