@@ -168,7 +168,7 @@ async fn counts_reports_equal_what_the_detail_reports_list() {
                 .iter()
                 .filter(|e| {
                     e[format!("has{}License", cap(s))] == Value::Bool(true)
-                        && e[format!("{s}LastActivityDate")] == Value::from("2026-10-31")
+                        && e[format!("{s}LastActivityDate")] == "2026-10-31"
                 })
                 .count();
             assert_eq!(daily[0][2 + i], on_r.to_string(), "{period} {s} on R");

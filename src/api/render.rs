@@ -22,9 +22,7 @@ fn csv_text<'c>(cell: &'c Cell<'_>, buf: &'c mut String) -> &'c str {
             let _ = write!(buf, "{n}");
         }
         Cell::Text(t) => return t,
-        Cell::Date(Some(d)) => {
-            let _ = write!(buf, "{d}");
-        }
+        Cell::Date(Some(d)) => buf.push_str(std::str::from_utf8(&d.iso_bytes()).unwrap_or("")),
         Cell::Date(None) => {}
         Cell::Bool(true) => buf.push_str("True"),
         Cell::Bool(false) => buf.push_str("False"),

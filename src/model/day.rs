@@ -37,7 +37,41 @@ fn days_from_civil(y: i32, m: i32, d: i32) -> i32 {
     era * 146_097 + doe - 719_468
 }
 
+/// The proleptic Gregorian (year, month, day) of a day number (Hinnant's inverse).
+fn civil_from_days(z: i32) -> (i32, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i32::from(m <= 2);
+    (y, m, d)
+}
+
 impl Day {
+    /// `yyyy-MM-dd` as ten ASCII bytes (years 0–9999; others are clamped): the hot path of
+    /// rendering detail reports, where every row carries a dozen dates.
+    pub fn iso_bytes(self) -> [u8; 10] {
+        let (y, m, d) = civil_from_days(self.0);
+        let y = y.clamp(0, 9999) as u32;
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ]
+    }
+
     /// Parses exactly `yyyy-MM-dd` (four-digit year, two-digit month and day).
     pub fn parse(s: &str) -> Result<Day, DayParseError> {
         let b = s.as_bytes();
@@ -88,7 +122,9 @@ impl Day {
 
 impl std::fmt::Display for Day {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.to_date().format("%Y-%m-%d"))
+        let b = self.iso_bytes();
+        // Only ASCII digits and dashes are written into the array.
+        f.write_str(std::str::from_utf8(&b).unwrap_or("0000-00-00"))
     }
 }
 
@@ -106,6 +142,7 @@ mod tests {
         while d.year() < 2300 {
             let s = d.format("%Y-%m-%d").to_string();
             assert_eq!(Day::parse(&s).unwrap(), Day::from_date(d), "{s}");
+            assert_eq!(Day::from_date(d).to_string(), s, "formatting {s}");
             d = d.succ_opt().unwrap();
         }
         assert!(Day::parse("2100-02-29").is_err() && Day::parse("2000-02-29").is_ok());

@@ -51,8 +51,10 @@ pub(super) fn counts_rows(
     Ok(())
 }
 
-/// Users per chunk when finding last-activity dates.
-const CHUNK: u32 = 8192;
+/// Users per chunk when finding last-activity dates: small first (a JSON page needs few
+/// users), doubling up to one roaring container (a whole report streams in big chunks).
+const FIRST_CHUNK: u32 = 1024;
+const MAX_CHUNK: u32 = 65_536;
 
 /// For each user of `chunk` (ordinals `lo..`), the latest day ≤ `day` with activity in
 /// `service`.
@@ -98,11 +100,13 @@ pub(super) fn detail_rows(
     };
     let users = state.users();
     let n = users.len() as u32;
-    let mut last = vec![[None; 6]; CHUNK as usize];
-    let mut scratch = vec![None; CHUNK as usize];
+    let mut last = vec![[None; 6]; MAX_CHUNK as usize];
+    let mut scratch = vec![None; MAX_CHUNK as usize];
     let mut lo = q.from;
+    let mut size = FIRST_CHUNK;
     while lo < n {
-        let hi = lo.saturating_add(CHUNK).min(n);
+        let hi = lo.saturating_add(size).min(n);
+        size = (size * 2).min(MAX_CHUNK);
         let listed = |o: u32| {
             let u = &users[o as usize];
             u.exists_on(d) || u.deleted.date().is_some_and(|x| x >= first_day && x <= d)
@@ -110,8 +114,8 @@ pub(super) fn detail_rows(
         let chunk: RoaringBitmap = (lo..hi).filter(|&o| listed(o)).collect();
         if !chunk.is_empty() {
             for s in Service::ALL {
-                last_activity(state, s, d, &chunk, lo, &mut scratch);
-                for (i, v) in scratch.iter().enumerate().take((hi - lo) as usize) {
+                last_activity(state, s, d, &chunk, lo, &mut scratch[..(hi - lo) as usize]);
+                for (i, v) in scratch[..(hi - lo) as usize].iter().enumerate() {
                     last[i][s.index()] = *v;
                 }
             }
