@@ -346,6 +346,14 @@ def test_raw_beta_json_paging_walk(env, record):
             resp = beta_json(c, env, "ActiveUserDetail", "D7", None, "$format=application/json&" + q)
             assert resp.status_code == 400 and resp.json()["error"]["code"] == "BadRequest", (q, resp.status_code, resp.text[:200])
         record("bad $top / $skipToken → 400 BadRequest", RAW)
+        # A token issued for another call (another period, another report).
+        nxt = beta_json(c, env, "ActiveUserDetail", "D180", None, "$format=application/json&$top=5").json()["@odata.nextLink"]
+        token_q = urllib.parse.urlsplit(nxt).query
+        token_q = "&".join(kv for kv in token_q.split("&") if kv.lower().startswith("%24skiptoken") or kv.lower().startswith("$skiptoken"))
+        for report, period in [("ActiveUserDetail", "D7"), ("ActivationsUserDetail", None)]:
+            resp = beta_json(c, env, report, period, None, "$format=application/json&$top=5&" + token_q)
+            assert resp.status_code == 400 and resp.json()["error"]["code"] == "BadRequest", (report, resp.status_code, resp.text[:200])
+        record("$skipToken of another call → 400 BadRequest", RAW)
         # CSV is never paged.
         resp = c.get(env.base + "/beta/reports/getOffice365ActiveUserDetail(period='D7')?$format=text/csv&$top=5", headers=auth(env), follow_redirects=True)
         assert resp.status_code == 200 and resp.content == oracle.expected_new(t, "ActiveUserDetail", "D7"), resp.status_code
