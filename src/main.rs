@@ -251,6 +251,9 @@ struct GenerateArgs {
     /// Write one activity record per day instead of the compact `dates` form.
     #[arg(long)]
     single_date: bool,
+    /// Also write `activityCounts` records (email, OneDrive, SharePoint daily counters).
+    #[arg(long)]
+    usage: bool,
     /// Output file (default: stdout).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -467,6 +470,7 @@ fn generate_cmd(a: GenerateArgs) -> anyhow::Result<()> {
         seed: a.seed,
         end: a.end,
         single_date: a.single_date,
+        usage: a.usage,
     };
     let summary = match &a.out {
         Some(p) => {
@@ -503,6 +507,7 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
         seed: 42,
         end: Day::today().minus(1),
         single_date: false,
+        usage: true,
     };
     {
         let mut f =
@@ -547,6 +552,8 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
             "/v1.0/reports/getOffice365ActiveUserCounts(period='D30')",
             "/v1.0/reports/getOffice365ActiveUserDetail(period='D7')",
             "/v1.0/reports/getOffice365ActivationsUserDetail",
+            "/v1.0/reports/getEmailActivityUserDetail(period='D7')",
+            "/v1.0/reports/getSharePointActivityPages(period='D30')",
             "/beta/reports/getOffice365ServicesUserCounts(period='D30')?\\$format=application/json",
             "/beta/reports/getOffice365ActiveUserDetail(period='D7')?\\$format=application/json&\\$top=5",
         ] {

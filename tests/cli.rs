@@ -107,7 +107,7 @@ async fn demo_answers_its_own_curl_lines_and_stops_on_sigterm() {
             url.replace("\\$", "$")
         })
         .collect();
-    assert_eq!(urls.len(), 8, "{lines:?}");
+    assert_eq!(urls.len(), 10, "{lines:?}");
     let client = reqwest::Client::new();
     for url in &urls {
         let resp = client

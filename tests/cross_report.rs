@@ -71,6 +71,7 @@ async fn counts_reports_equal_what_the_detail_reports_list() {
         seed: 11,
         end: Day::parse("2026-10-31").unwrap(),
         single_date: false,
+        usage: true,
     };
     let mut nd = Vec::new();
     generate::write_tenant(&opts, &mut nd, |_| {}).unwrap();
@@ -179,6 +180,31 @@ async fn counts_reports_equal_what_the_detail_reports_list() {
                     "{period} {s} {}: a day cannot exceed the period",
                     d[8]
                 );
+            }
+        }
+        // Workload activity: the detail's sums over existing users equal the daily sums over
+        // the period, and its Last Activity Date is ActiveUserDetail's for that service.
+        for (detail_fn, daily_fn, service, first_counter, counters, sum_col) in [
+            ("getEmailActivityUserDetail", "getEmailActivityCounts", "exchange", 6, 5, 1),
+            ("getOneDriveActivityUserDetail", "getOneDriveActivityFileCounts", "oneDrive", 5, 4, 1),
+            ("getSharePointActivityUserDetail", "getSharePointActivityFileCounts", "sharePoint", 5, 4, 1),
+        ] {
+            let rows = csv_rows(&srv, &rpath("v1.0", &format!("{detail_fn}(period='{period}')"))).await;
+            let days = csv_rows(&srv, &rpath("v1.0", &format!("{daily_fn}(period='{period}')"))).await;
+            assert_eq!(days.len(), n as usize);
+            let deleted_col = if detail_fn.starts_with("getEmail") { 3 } else { 2 };
+            for k in 0..counters {
+                let detail_sum: u64 = rows.iter().filter(|r| r[deleted_col] == "False").map(|r| r[first_counter + k].parse::<u64>().unwrap()).sum();
+                let daily_sum: u64 = days.iter().map(|r| r[sum_col + k].parse::<u64>().unwrap()).sum();
+                assert_eq!(detail_sum, daily_sum, "{period} {detail_fn} counter {k}");
+            }
+            assert!(rows.iter().any(|r| r[first_counter] != "0"), "{detail_fn} has data");
+            let last_by_user: HashMap<&str, &str> = detail
+                .iter()
+                .map(|e| (e["userPrincipalName"].as_str().unwrap(), e[format!("{service}LastActivityDate")].as_str().unwrap_or("")))
+                .collect();
+            for r in &rows {
+                assert_eq!(last_by_user.get(r[1].as_str()).copied(), Some(r[first_counter - 1].as_str()), "{period} {detail_fn} last activity of {}", r[1]);
             }
         }
         if period == "D7" {

@@ -55,7 +55,12 @@ pub fn csdl() -> String {
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<edmx:Edmx Version=\"4.0\" xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\">\n  <edmx:DataServices>\n    <Schema Namespace=\"microsoft.graph\" Alias=\"graph\" xmlns=\"http://docs.oasis-open.org/odata/ns/edm\">\n      <EntityType Name=\"entity\" Abstract=\"true\">\n        <Key><PropertyRef Name=\"id\" /></Key>\n        <Property Name=\"id\" Type=\"Edm.String\" Nullable=\"false\" />\n      </EntityType>\n      <EntityType Name=\"reportRoot\" BaseType=\"graph.entity\" />\n      <EntityType Name=\"adminReportSettings\" BaseType=\"graph.entity\">\n        <Property Name=\"displayConcealedNames\" Type=\"Edm.Boolean\" />\n      </EntityType>\n",
     );
-    for def in CATALOGUE.iter().filter(|d| !d.legacy) {
+    // Functions of one shape share an entity type: declare each once.
+    let mut declared = std::collections::HashSet::new();
+    for def in CATALOGUE
+        .iter()
+        .filter(|d| !d.legacy && declared.insert(d.entity))
+    {
         match def.nest {
             Some(n) => {
                 complex_type(&mut out, n.entity, &def.columns[n.from..], None);

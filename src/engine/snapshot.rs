@@ -12,10 +12,11 @@ use roaring::RoaringBitmap;
 use super::compact::{Deleted, Held};
 use super::state::{ActivationState, TenantState, UserState};
 use crate::model::{Day, Platform, TenantId};
-use crate::store::TenantMeta;
+use crate::store::{CounterBlock, TenantMeta};
 
-/// `02`: user names added (a `01` snapshot is refused, and the tenant loads from the store).
-const MAGIC: &[u8; 8] = b"RRSNAP02";
+/// `03`: user names and activity counters added (an older snapshot is refused, and the
+/// tenant loads from the store).
+const MAGIC: &[u8; 8] = b"RRSNAP03";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -202,6 +203,15 @@ fn encode(s: &TenantState, out: impl Write) -> std::io::Result<()> {
             w.bytes(&buf);
         }
     }
+    for days in &s.counters {
+        w.u32(days.len() as u32);
+        for (d, block) in days {
+            w.i32(d.0);
+            buf.clear();
+            block.encode(&mut buf);
+            w.bytes(&buf);
+        }
+    }
     match w.err {
         Some(e) => Err(e),
         None => w.out.flush(),
@@ -292,6 +302,18 @@ fn decode(tid: &TenantId, inp: impl Read, len: u64) -> Option<TenantState> {
         }
         *days = m;
     }
+    for days in &mut s.counters {
+        let mut m = BTreeMap::new();
+        for _ in 0..r.count(8)? {
+            let d = Day(r.i32()?);
+            let block = CounterBlock::decode(r.bytes_into(&mut buf)?)?;
+            if block.ords.last().is_some_and(|o| *o as usize >= s.users.len()) {
+                return None;
+            }
+            m.insert(d, block);
+        }
+        *days = m;
+    }
     if r.left != 0 {
         return None;
     }
@@ -363,6 +385,7 @@ mod tests {
             seed: 5,
             end: Day::parse("2026-10-31").unwrap(),
             single_date: false,
+            usage: true,
         };
         generate::write_tenant(&opts, &mut nd, |_| {}).unwrap();
         let mut s = TenantState::empty(tid.clone());

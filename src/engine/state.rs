@@ -7,9 +7,10 @@ use roaring::RoaringBitmap;
 
 use super::compact::{Deleted, Held, Names, UserIndex, device_key};
 use crate::ingest::{IngestError, Numbered};
-use crate::model::{Day, Period, Platform, Record, Service, TenantId};
+use crate::model::{Day, MAX_COUNTERS, Period, Platform, Record, Service, TenantId, Workload};
 use crate::store::{
-    ActivationRow, ActivityDay, Changeset, LicenseRow, ProductRow, Rows, TenantMeta, UserRow,
+    ActivationRow, ActivityDay, Changeset, CounterBlock, CounterDay, LicenseRow, ProductRow, Rows,
+    TenantMeta, UserRow,
 };
 
 /// What the reports need of one user, compactly: about 84 bytes plus 12 per product and 24
@@ -103,6 +104,8 @@ pub struct TenantState {
     pub(super) products: Vec<String>,
     pub(super) product_index: HashMap<String, u32>,
     pub(super) activity: [BTreeMap<Day, RoaringBitmap>; 6],
+    /// Per workload ([`Workload::index`]) and day, the users' activity counters.
+    pub(super) counters: [BTreeMap<Day, CounterBlock>; 3],
     pub(super) meta: TenantMeta,
     /// Bumped when users, licenses, products or activations change (activity alone does not).
     directory_version: u64,
@@ -121,6 +124,7 @@ impl TenantState {
             products: Vec::new(),
             product_index: HashMap::new(),
             activity: Default::default(),
+            counters: Default::default(),
             meta: TenantMeta::default(),
             directory_version: 0,
             windows: Windows::default(),
@@ -232,6 +236,11 @@ impl TenantState {
         self.windows = w;
     }
 
+    /// The per-day activity counters of `workload`.
+    pub fn counters(&self, workload: Workload) -> &BTreeMap<Day, CounterBlock> {
+        &self.counters[workload.index()]
+    }
+
     /// The per-day bitmaps of users active in `service`.
     pub fn activity(&self, service: Service) -> &BTreeMap<Day, RoaringBitmap> {
         &self.activity[service.index()]
@@ -255,6 +264,7 @@ impl TenantState {
             explicit: self.meta.explicit_refresh,
             max_activity: self.meta.max_activity,
             delta: DayKeyMap::default(),
+            counts: HashMap::new(),
             written: [0; 4],
         }
     }
@@ -320,6 +330,9 @@ impl TenantState {
         for a in c.activity {
             self.activity[a.service.index()].insert(a.day, a.users);
         }
+        for x in c.counters {
+            self.counters[x.workload.index()].insert(x.day, x.block);
+        }
         self.meta = c.meta;
         if directory_changed {
             self.directory_version += 1;
@@ -352,6 +365,8 @@ pub struct Planner<'s> {
     explicit: Option<Day>,
     max_activity: Option<Day>,
     delta: DayKeyMap,
+    /// `activityCounts` of the batch per workload and day, in line order.
+    counts: HashMap<(Workload, Day), Vec<(u32, [u32; MAX_COUNTERS])>>,
     /// How many of `c`'s users, licenses, products and activations [`Planner::unwritten`]
     /// has handed out.
     written: [usize; 4],
@@ -385,6 +400,7 @@ impl Planner<'_> {
             explicit,
             max_activity,
             delta,
+            counts,
             written: _,
         } = self;
         let this = *state;
@@ -478,6 +494,25 @@ impl Planner<'_> {
                         *max_activity = (*max_activity).max(Some(*date));
                     }
                 }
+                Record::ActivityCounts {
+                    user_id,
+                    workload,
+                    date,
+                    counts: values,
+                } => {
+                    let ord = resolve(user_id)?;
+                    counts
+                        .entry((*workload, *date))
+                        .or_default()
+                        .push((ord, *values));
+                    if values.iter().any(|v| *v > 0) {
+                        delta
+                            .entry((workload.service(), *date))
+                            .or_default()
+                            .insert(ord);
+                        *max_activity = (*max_activity).max(Some(*date));
+                    }
+                }
                 Record::Refresh { date } => {
                     if let Some(r) = *explicit
                         && *date < r
@@ -515,8 +550,19 @@ impl Planner<'_> {
             })
             .collect();
         activity.sort_by_key(|a| (a.service, a.day));
+        let mut counters: Vec<CounterDay> = self
+            .counts
+            .into_iter()
+            .map(|((workload, day), new)| CounterDay {
+                workload,
+                day,
+                block: merge_counts(self.state.counters[workload.index()].get(&day), new),
+            })
+            .collect();
+        counters.sort_by_key(|c| (c.workload, c.day));
         let mut c = self.c;
         c.activity = activity;
+        c.counters = counters;
         c.meta = TenantMeta {
             explicit_refresh: self.explicit,
             max_activity: self.max_activity,
@@ -524,6 +570,48 @@ impl Planner<'_> {
         };
         c
     }
+}
+
+/// A day's counter block with the batch's entries for it: a later entry of a user replaces
+/// an earlier one, and the batch's replace the stored ones.
+fn merge_counts(old: Option<&CounterBlock>, mut new: Vec<(u32, [u32; MAX_COUNTERS])>) -> CounterBlock {
+    // Stable sort keeps line order among a user's entries; keep the last of each.
+    new.sort_by_key(|e| e.0);
+    let mut last: Vec<(u32, [u32; MAX_COUNTERS])> = Vec::with_capacity(new.len());
+    for e in new {
+        match last.last_mut() {
+            Some(l) if l.0 == e.0 => *l = e,
+            _ => last.push(e),
+        }
+    }
+    let empty = CounterBlock::default();
+    let old = old.unwrap_or(&empty);
+    let mut out = CounterBlock {
+        ords: Vec::with_capacity(old.ords.len() + last.len()),
+        values: Vec::with_capacity(old.ords.len() + last.len()),
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < old.ords.len() || j < last.len() {
+        let take_new = match (old.ords.get(i), last.get(j)) {
+            (Some(o), Some(n)) if n.0 < *o => true,
+            (Some(o), Some(n)) if n.0 == *o => {
+                i += 1;
+                true
+            }
+            (Some(_), _) => false,
+            (None, _) => true,
+        };
+        if take_new {
+            out.ords.push(last[j].0);
+            out.values.push(last[j].1);
+            j += 1;
+        } else {
+            out.ords.push(old.ords[i]);
+            out.values.push(old.values[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

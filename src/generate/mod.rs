@@ -7,7 +7,7 @@ use std::io::Write;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::model::{Day, Platform, Service};
+use crate::model::{Day, Platform, Service, Workload};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -18,6 +18,10 @@ pub struct Options {
     pub end: Day,
     /// One `activity` record per user, service and day instead of the compact `dates` form.
     pub single_date: bool,
+    /// Also `activityCounts` records (email, OneDrive, SharePoint counters) for every day a
+    /// user is active in those workloads. Off, the output is what it was before counters
+    /// existed (same bytes for the same seed).
+    pub usage: bool,
 }
 
 /// What was written.
@@ -248,6 +252,9 @@ pub fn write_tenant(
                 continue;
             }
             s.activity_signals += dates_buf.len() as u64;
+            if opts.usage {
+                s.records += write_counters(out, &id, svc, &dates_buf, opts.seed, i)?;
+            }
             if opts.single_date {
                 for d in &dates_buf {
                     writeln!(
@@ -283,6 +290,41 @@ pub fn write_tenant(
     Ok(s)
 }
 
+/// Realistic daily counters for one user's active days in one service (a separate random
+/// stream, so the rest of the tenant does not depend on `usage`). Returns the records written.
+fn write_counters(
+    out: &mut impl Write,
+    id: &str,
+    svc: Service,
+    dates: &[&str],
+    seed: u64,
+    user: u32,
+) -> std::io::Result<u64> {
+    let Some(workload) = Workload::ALL.into_iter().find(|w| w.service() == svc) else {
+        return Ok(0);
+    };
+    let mut rng = StdRng::seed_from_u64(seed ^ (u64::from(user) << 8) ^ workload.index() as u64);
+    // (min, max) per counter, in the workload's counter order; the first range of each
+    // workload that starts at 1 makes every generated day count as activity.
+    let ranges: &[(u32, u32)] = match workload {
+        Workload::Exchange => &[(0, 20), (1, 80), (0, 60), (0, 2), (0, 5)],
+        Workload::OneDrive => &[(1, 15), (0, 30), (0, 3), (0, 1)],
+        Workload::SharePoint => &[(0, 10), (0, 5), (0, 2), (0, 1), (1, 25)],
+    };
+    for d in dates {
+        write!(
+            out,
+            r#"{{"type":"activityCounts","userId":"{id}","workload":"{}","date":"{d}""#,
+            workload.as_str()
+        )?;
+        for (name, (lo, hi)) in workload.counters().iter().zip(ranges) {
+            write!(out, r#","{name}":{}"#, rng.gen_range(*lo..=*hi))?;
+        }
+        out.write_all(b"}\n")?;
+    }
+    Ok(dates.len() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +338,7 @@ mod tests {
             seed: 7,
             end: Day::parse("2026-10-31").unwrap(),
             single_date: false,
+            usage: true,
         };
         let mut a = Vec::new();
         let mut b = Vec::new();

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::IngestError;
-use crate::model::{Activation, Day, Platform, Record, Service, Span};
+use crate::model::{Activation, Day, MAX_COUNTERS, Platform, Record, Service, Span, Workload};
 
 /// Any JSON value, borrowed where possible, remembering only what the contract needs.
 #[derive(Debug)]
@@ -16,6 +16,8 @@ enum Val<'a> {
     Bool(bool),
     Str(Cow<'a, str>),
     Array(Vec<Val<'a>>),
+    /// A non-negative integer.
+    Num(u64),
     Other(&'static str),
 }
 
@@ -39,8 +41,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Val<'a> {
             fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
                 Ok(Val::Other("a number"))
             }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Val::Other("a number"))
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Val::Num(v))
             }
             fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
                 Ok(Val::Other("a number"))
@@ -77,6 +79,7 @@ impl Val<'_> {
             Val::Bool(_) => "a boolean",
             Val::Str(_) => "a string",
             Val::Array(_) => "an array",
+            Val::Num(_) => "a number",
             Val::Other(k) => k,
         }
     }
@@ -120,6 +123,28 @@ struct Fields<'a> {
     date: Option<Val<'a>>,
     #[serde(borrow)]
     dates: Option<Val<'a>>,
+    #[serde(borrow)]
+    workload: Option<Val<'a>>,
+    #[serde(borrow)]
+    send: Option<Val<'a>>,
+    #[serde(borrow)]
+    receive: Option<Val<'a>>,
+    #[serde(borrow)]
+    read: Option<Val<'a>>,
+    #[serde(borrow)]
+    meeting_created: Option<Val<'a>>,
+    #[serde(borrow)]
+    meeting_interacted: Option<Val<'a>>,
+    #[serde(borrow)]
+    viewed_or_edited: Option<Val<'a>>,
+    #[serde(borrow)]
+    synced: Option<Val<'a>>,
+    #[serde(borrow)]
+    shared_internally: Option<Val<'a>>,
+    #[serde(borrow)]
+    shared_externally: Option<Val<'a>>,
+    #[serde(borrow)]
+    visited_pages: Option<Val<'a>>,
 }
 
 struct Ctx {
@@ -366,6 +391,61 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
                 },
             }
         }
+        "activityCounts" => {
+            let user_id = cx.string("userId", f.user_id)?;
+            let w = cx.string("workload", f.workload)?;
+            let workload = Workload::parse(&w).ok_or_else(|| {
+                cx.err(
+                    "workload",
+                    format!("unknown workload '{w}' (expected one of {})", Workload::NAMES),
+                )
+            })?;
+            let date = cx.day("date", f.date)?;
+            let all: [(&'static str, Option<Val<'_>>); 10] = [
+                ("send", f.send),
+                ("receive", f.receive),
+                ("read", f.read),
+                ("meetingCreated", f.meeting_created),
+                ("meetingInteracted", f.meeting_interacted),
+                ("viewedOrEdited", f.viewed_or_edited),
+                ("synced", f.synced),
+                ("sharedInternally", f.shared_internally),
+                ("sharedExternally", f.shared_externally),
+                ("visitedPages", f.visited_pages),
+            ];
+            let mut counts = [0u32; MAX_COUNTERS];
+            for (name, v) in all {
+                let slot = workload.counters().iter().position(|c| *c == name);
+                match (slot, v) {
+                    (_, None | Some(Val::Null)) => {}
+                    (None, Some(_)) => {
+                        return Err(cx.err(
+                            name,
+                            format!(
+                                "not a counter of workload '{w}' (its counters: {})",
+                                workload.counters().join(", ")
+                            ),
+                        ));
+                    }
+                    (Some(i), Some(Val::Num(n))) => {
+                        counts[i] = u32::try_from(n)
+                            .map_err(|_| cx.err(name, format!("{n} is larger than 4294967295")))?;
+                    }
+                    (Some(_), Some(other)) => {
+                        return Err(cx.err(
+                            name,
+                            format!("expected a whole number ≥ 0, found {}", other.kind()),
+                        ));
+                    }
+                }
+            }
+            Record::ActivityCounts {
+                user_id,
+                workload,
+                date,
+                counts,
+            }
+        }
         "refresh" => Record::Refresh {
             date: cx.day("date", f.date)?,
         },
@@ -373,7 +453,7 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
             return Err(cx.err(
                 "type",
                 format!(
-                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, refresh)"
+                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, activityCounts, refresh)"
                 ),
             ));
         }

@@ -58,6 +58,83 @@ impl Service {
     }
 }
 
+/// The workloads whose per-user daily activity counters are ingested (`activityCounts`
+/// records): each has up to [`MAX_COUNTERS`] named counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Workload {
+    Exchange = 0,
+    OneDrive = 1,
+    SharePoint = 2,
+}
+
+/// Counters per `activityCounts` record, whatever the workload (unused ones stay 0).
+pub const MAX_COUNTERS: usize = 5;
+
+impl Workload {
+    pub const ALL: [Workload; 3] = [Workload::Exchange, Workload::OneDrive, Workload::SharePoint];
+    pub const NAMES: &'static str = "exchange, oneDrive, sharePoint";
+
+    pub fn parse(s: &str) -> Option<Workload> {
+        Some(match s {
+            "exchange" => Workload::Exchange,
+            "oneDrive" => Workload::OneDrive,
+            "sharePoint" => Workload::SharePoint,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Workload::Exchange => "exchange",
+            Workload::OneDrive => "oneDrive",
+            Workload::SharePoint => "sharePoint",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_index(i: usize) -> Option<Workload> {
+        Workload::ALL.get(i).copied()
+    }
+
+    /// The service whose activity a non-zero counter is (for the core reports).
+    pub fn service(self) -> Service {
+        match self {
+            Workload::Exchange => Service::Exchange,
+            Workload::OneDrive => Service::OneDrive,
+            Workload::SharePoint => Service::SharePoint,
+        }
+    }
+
+    /// The ingest field names of the workload's counters, in storage order.
+    pub fn counters(self) -> &'static [&'static str] {
+        match self {
+            Workload::Exchange => &[
+                "send",
+                "receive",
+                "read",
+                "meetingCreated",
+                "meetingInteracted",
+            ],
+            Workload::OneDrive => &[
+                "viewedOrEdited",
+                "synced",
+                "sharedInternally",
+                "sharedExternally",
+            ],
+            Workload::SharePoint => &[
+                "viewedOrEdited",
+                "synced",
+                "sharedInternally",
+                "sharedExternally",
+                "visitedPages",
+            ],
+        }
+    }
+}
+
 /// Activation platforms, in ActivationCounts column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Platform {
@@ -167,6 +244,13 @@ pub enum Record {
         service: Service,
         dates: Vec<Day>,
     },
+    /// One user's activity counters in one workload on one day (key: user, workload, date).
+    ActivityCounts {
+        user_id: String,
+        workload: Workload,
+        date: Day,
+        counts: [u32; MAX_COUNTERS],
+    },
     Refresh {
         date: Day,
     },
@@ -181,7 +265,8 @@ impl Record {
             | Record::ProductAssignment { user_id, .. }
             | Record::Activation { user_id, .. }
             | Record::Activity { user_id, .. }
-            | Record::ActivityDates { user_id, .. } => Some(user_id),
+            | Record::ActivityDates { user_id, .. }
+            | Record::ActivityCounts { user_id, .. } => Some(user_id),
         }
     }
 }

@@ -11,7 +11,7 @@ use roaring::RoaringBitmap;
 
 use super::table::{Args, Cell, Query, Sink};
 use super::{ReportError, as_of, name_cells};
-use crate::engine::TenantState;
+use crate::engine::{TenantState, UserState};
 use crate::model::{Day, Service};
 
 /// Rows of getOffice365ActiveUserCounts(period): one per day of the period, newest first;
@@ -53,12 +53,12 @@ pub(super) fn counts_rows(
 
 /// Users per chunk when finding last-activity dates: small first (a JSON page needs few
 /// users), doubling up to one roaring container (a whole report streams in big chunks).
-const FIRST_CHUNK: u32 = 1024;
+pub(super) const FIRST_CHUNK: u32 = 1024;
 const MAX_CHUNK: u32 = 65_536;
 
 /// For each user of `chunk` (ordinals `lo..`), the latest day ≤ `day` with activity in
 /// `service`.
-fn last_activity(
+pub(super) fn last_activity(
     state: &TenantState,
     service: Service,
     day: Day,
@@ -83,6 +83,39 @@ fn last_activity(
     }
 }
 
+/// The product types `u` holds on `d`, byte-sorted (Assigned Products).
+pub(super) fn assigned_products<'a>(state: &'a TenantState, u: &UserState, d: Day) -> Cell<'a> {
+    let mut products: Vec<Cow<'a, str>> = u
+        .products
+        .iter()
+        .filter(|(_, span)| span.holds_on(d))
+        .map(|(p, _)| Cow::Borrowed(state.product_name(*p)))
+        .collect();
+    products.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Cell::List(products)
+}
+
+/// The first day of a detail report's window: d − n + 1 for a period, d itself for `date=`.
+pub(super) fn first_day(args: Args, d: Day) -> Day {
+    match args {
+        Args::Period(p) => d.minus(p.days() - 1),
+        _ => d,
+    }
+}
+
+/// Listed in a user detail report as of `d`: existing on `d`, or deleted within the window.
+pub(super) fn listed(u: &UserState, d: Day, first: Day) -> bool {
+    u.exists_on(d) || u.deleted.date().is_some_and(|x| x >= first && x <= d)
+}
+
+/// Users per chunk of a streamed user report: small first (a JSON page needs few users),
+/// doubling up to one roaring container (a whole report streams in big chunks).
+pub(super) fn next_chunk(size: &mut u32) -> u32 {
+    let s = *size;
+    *size = (*size * 2).min(MAX_CHUNK);
+    s
+}
+
 /// Rows of getOffice365ActiveUserDetail(period | date): every user existing on the as-of
 /// day d (R, or the `date=`), plus the users deleted within the period (d alone for
 /// `date=`), in ordinal order from `q.from`.
@@ -94,10 +127,7 @@ pub(super) fn detail_rows(
     let Some(d) = as_of(state, q.args)? else {
         return Ok(());
     };
-    let first_day = match q.args {
-        Args::Period(p) => d.minus(p.days() - 1),
-        _ => d,
-    };
+    let first_day = first_day(q.args, d);
     let users = state.users();
     let n = users.len() as u32;
     let mut last = vec![[None; 6]; MAX_CHUNK as usize];
@@ -105,13 +135,10 @@ pub(super) fn detail_rows(
     let mut lo = q.from;
     let mut size = FIRST_CHUNK;
     while lo < n {
-        let hi = lo.saturating_add(size).min(n);
-        size = (size * 2).min(MAX_CHUNK);
-        let listed = |o: u32| {
-            let u = &users[o as usize];
-            u.exists_on(d) || u.deleted.date().is_some_and(|x| x >= first_day && x <= d)
-        };
-        let chunk: RoaringBitmap = (lo..hi).filter(|&o| listed(o)).collect();
+        let hi = lo.saturating_add(next_chunk(&mut size)).min(n);
+        let chunk: RoaringBitmap = (lo..hi)
+            .filter(|&o| listed(&users[o as usize], d, first_day))
+            .collect();
         if !chunk.is_empty() {
             for s in Service::ALL {
                 last_activity(state, s, d, &chunk, lo, &mut scratch[..(hi - lo) as usize]);
@@ -141,14 +168,7 @@ pub(super) fn detail_rows(
                     .zip(held)
                     .map(|(l, h)| Cell::Date(if h { l.start() } else { None })),
             );
-            let mut products: Vec<Cow<'_, str>> = u
-                .products
-                .iter()
-                .filter(|(_, span)| span.holds_on(d))
-                .map(|(p, _)| Cow::Borrowed(state.product_name(*p)))
-                .collect();
-            products.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            cells.push(Cell::List(products));
+            cells.push(assigned_products(state, u, d));
             sink.row(ord, &cells);
             if !sink.entity_done() {
                 return Ok(());

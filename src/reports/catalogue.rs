@@ -5,7 +5,7 @@
 //! is one entry here plus its computation.
 
 use super::table::{Query, Sink};
-use super::{ReportError, activations, active_users, services};
+use super::{ReportError, activations, active_users, services, usage};
 use crate::engine::TenantState;
 
 /// What a function takes in its parentheses.
@@ -264,6 +264,137 @@ const ACTIVE_USER_DETAIL: &[Column] = &[
     col("Assigned Products", "assignedProducts", List),
 ];
 
+const REPORT_DATE: Column = col("Report Date", "reportDate", Date);
+const REPORT_PERIOD: Column = col("Report Period", "reportPeriod", Per);
+const IS_DELETED: Column = col("Is Deleted", "isDeleted", Bool);
+const DELETED_DATE: Column = col("Deleted Date", "deletedDate", Date);
+const LAST_ACTIVITY: Column = col("Last Activity Date", "lastActivityDate", Date);
+const ASSIGNED_PRODUCTS: Column = col("Assigned Products", "assignedProducts", List);
+
+const EMAIL_ACTIVITY_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Send", "send", Int),
+    col("Receive", "receive", Int),
+    col("Read", "read", Int),
+    col("Meeting Created", "meetingCreated", Int),
+    col("Meeting Interacted", "meetingInteracted", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const EMAIL_ACTIVITY_USER_DETAIL: &[Column] = &[
+    REFRESH,
+    UPN,
+    DISPLAY,
+    IS_DELETED,
+    DELETED_DATE,
+    LAST_ACTIVITY,
+    col("Send Count", "sendCount", Int),
+    col("Receive Count", "receiveCount", Int),
+    col("Read Count", "readCount", Int),
+    col("Meeting Created Count", "meetingCreatedCount", Int),
+    col("Meeting Interacted Count", "meetingInteractedCount", Int),
+    ASSIGNED_PRODUCTS,
+    REPORT_PERIOD,
+];
+
+const FILE_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Viewed Or Edited", "viewedOrEdited", Int),
+    col("Synced", "synced", Int),
+    col("Shared Internally", "sharedInternally", Int),
+    col("Shared Externally", "sharedExternally", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const ONEDRIVE_ACTIVITY_USER_DETAIL: &[Column] = &[
+    REFRESH,
+    UPN,
+    IS_DELETED,
+    DELETED_DATE,
+    LAST_ACTIVITY,
+    col("Viewed Or Edited File Count", "viewedOrEditedFileCount", Int),
+    col("Synced File Count", "syncedFileCount", Int),
+    col("Shared Internally File Count", "sharedInternallyFileCount", Int),
+    col("Shared Externally File Count", "sharedExternallyFileCount", Int),
+    ASSIGNED_PRODUCTS,
+    REPORT_PERIOD,
+];
+
+const SHAREPOINT_ACTIVITY_PAGES: &[Column] = &[
+    REFRESH,
+    col("Visited Page Count", "visitedPageCount", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const SHAREPOINT_ACTIVITY_USER_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Visited Page", "visitedPage", Int),
+    col("Viewed Or Edited", "viewedOrEdited", Int),
+    col("Synced", "synced", Int),
+    col("Shared Internally", "sharedInternally", Int),
+    col("Shared Externally", "sharedExternally", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const SHAREPOINT_ACTIVITY_USER_DETAIL: &[Column] = &[
+    REFRESH,
+    UPN,
+    IS_DELETED,
+    DELETED_DATE,
+    LAST_ACTIVITY,
+    col("Viewed Or Edited File Count", "viewedOrEditedFileCount", Int),
+    col("Synced File Count", "syncedFileCount", Int),
+    col("Shared Internally File Count", "sharedInternallyFileCount", Int),
+    col("Shared Externally File Count", "sharedExternallyFileCount", Int),
+    col("Visited Page Count", "visitedPageCount", Int),
+    ASSIGNED_PRODUCTS,
+    REPORT_PERIOD,
+];
+
+/// A summary report of the workload families: `period` only, every batch may change it.
+const fn daily(
+    name: &'static str,
+    entity: &'static str,
+    columns: &'static [Column],
+    compute: ComputeFn,
+) -> ReportDef {
+    ReportDef {
+        name,
+        entity,
+        params: Params::Period,
+        kind: Kind::Summary,
+        depends: Depends::All,
+        columns,
+        nest: None,
+        legacy: false,
+        compute,
+    }
+}
+
+/// A per-user report of the workload families: `period` or `date=`.
+const fn per_user(
+    name: &'static str,
+    entity: &'static str,
+    columns: &'static [Column],
+    compute: ComputeFn,
+) -> ReportDef {
+    ReportDef {
+        name,
+        entity,
+        params: Params::PeriodOrDate,
+        kind: Kind::Detail,
+        depends: Depends::All,
+        columns,
+        nest: None,
+        legacy: false,
+        compute,
+    }
+}
+
 /// Every function served, v1.0 and beta alike.
 pub static CATALOGUE: &[ReportDef] = &[
     ReportDef {
@@ -347,6 +478,69 @@ pub static CATALOGUE: &[ReportDef] = &[
         legacy: true,
         compute: activations::legacy_user_counts_rows,
     },
+    // Workload activity. The OData entity names of these beta JSON collections follow
+    // Graph's beta schema as far as it could be checked (uncertain for the summaries: the
+    // catalogue records property names, not type names).
+    daily(
+        "getEmailActivityCounts",
+        "emailActivitySummary",
+        EMAIL_ACTIVITY_COUNTS,
+        usage::email_activity_counts,
+    ),
+    daily(
+        "getEmailActivityUserCounts",
+        "emailActivitySummary",
+        EMAIL_ACTIVITY_COUNTS,
+        usage::email_activity_user_counts,
+    ),
+    per_user(
+        "getEmailActivityUserDetail",
+        "emailActivityUserDetail",
+        EMAIL_ACTIVITY_USER_DETAIL,
+        usage::email_activity_user_detail,
+    ),
+    daily(
+        "getOneDriveActivityFileCounts",
+        "siteActivitySummary",
+        FILE_COUNTS,
+        usage::onedrive_activity_file_counts,
+    ),
+    daily(
+        "getOneDriveActivityUserCounts",
+        "oneDriveActivityUserCounts",
+        FILE_COUNTS,
+        usage::onedrive_activity_user_counts,
+    ),
+    per_user(
+        "getOneDriveActivityUserDetail",
+        "oneDriveActivityUserDetail",
+        ONEDRIVE_ACTIVITY_USER_DETAIL,
+        usage::onedrive_activity_user_detail,
+    ),
+    daily(
+        "getSharePointActivityFileCounts",
+        "siteActivitySummary",
+        FILE_COUNTS,
+        usage::sharepoint_activity_file_counts,
+    ),
+    daily(
+        "getSharePointActivityPages",
+        "sharePointActivityPages",
+        SHAREPOINT_ACTIVITY_PAGES,
+        usage::sharepoint_activity_pages,
+    ),
+    daily(
+        "getSharePointActivityUserCounts",
+        "sharePointActivityUserCounts",
+        SHAREPOINT_ACTIVITY_USER_COUNTS,
+        usage::sharepoint_activity_user_counts,
+    ),
+    per_user(
+        "getSharePointActivityUserDetail",
+        "sharePointActivityUserDetail",
+        SHAREPOINT_ACTIVITY_USER_DETAIL,
+        usage::sharepoint_activity_user_detail,
+    ),
 ];
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod active_users;
 pub mod catalogue;
 mod services;
 pub mod table;
+mod usage;
 
 pub use activations::{
     ActivationCountsRow, ActivationsUserCountsRow, activation_counts, activations_user_counts,

@@ -8,7 +8,7 @@ pub use sqlite::SqliteStore;
 
 use roaring::RoaringBitmap;
 
-use crate::model::{Activation, Day, Service, Span, TenantId};
+use crate::model::{Activation, Day, MAX_COUNTERS, Service, Span, TenantId, Workload};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -62,6 +62,70 @@ pub struct ActivityDay {
     pub users: RoaringBitmap,
 }
 
+/// One workload's activity counters on one day: an entry per user with any, ordinals
+/// ascending (the complete, merged block, as for [`ActivityDay`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CounterBlock {
+    pub ords: Vec<u32>,
+    pub values: Vec<[u32; MAX_COUNTERS]>,
+}
+
+impl CounterBlock {
+    /// Little-endian: entry count, then per entry the ordinal and the counters.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.ords.len() as u32).to_le_bytes());
+        for (o, v) in self.ords.iter().zip(&self.values) {
+            out.extend_from_slice(&o.to_le_bytes());
+            for x in v {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+    }
+
+    /// The inverse of [`CounterBlock::encode`]; `None` if the bytes are not one.
+    pub fn decode(b: &[u8]) -> Option<CounterBlock> {
+        let word = |i: usize| -> Option<u32> {
+            b.get(i * 4..i * 4 + 4)
+                .and_then(|w| w.try_into().ok())
+                .map(u32::from_le_bytes)
+        };
+        let n = word(0)? as usize;
+        let per = 1 + MAX_COUNTERS;
+        if b.len() != 4 + n.checked_mul(per * 4)? {
+            return None;
+        }
+        let mut block = CounterBlock {
+            ords: Vec::with_capacity(n),
+            values: Vec::with_capacity(n),
+        };
+        for e in 0..n {
+            let base = 1 + e * per;
+            block.ords.push(word(base)?);
+            let mut v = [0u32; MAX_COUNTERS];
+            for (k, x) in v.iter_mut().enumerate() {
+                *x = word(base + 1 + k)?;
+            }
+            block.values.push(v);
+        }
+        if block.ords.windows(2).any(|w| w[0] >= w[1]) {
+            return None;
+        }
+        Some(block)
+    }
+
+    /// The entries of ordinals in `lo..hi`.
+    pub fn range(&self, lo: u32, hi: u32) -> std::ops::Range<usize> {
+        self.ords.partition_point(|o| *o < lo)..self.ords.partition_point(|o| *o < hi)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterDay {
+    pub workload: Workload,
+    pub day: Day,
+    pub block: CounterBlock,
+}
+
 /// Per-tenant scalars.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TenantMeta {
@@ -98,6 +162,8 @@ pub struct Changeset {
     pub activations: Vec<ActivationRow>,
     /// The complete (merged) bitmap of each touched service-day.
     pub activity: Vec<ActivityDay>,
+    /// The complete (merged) counters of each touched workload-day.
+    pub counters: Vec<CounterDay>,
     pub meta: TenantMeta,
 }
 
@@ -130,6 +196,7 @@ pub trait BatchWriter {
     fn finish(
         self: Box<Self>,
         activity: &[ActivityDay],
+        counters: &[CounterDay],
         meta: &TenantMeta,
     ) -> Result<(), StoreError>;
 }

@@ -8,10 +8,10 @@ use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    ActivationRow, ActivityDay, BatchWriter, Changeset, LicenseRow, ProductRow, ReportSettings,
+    ActivationRow, ActivityDay, BatchWriter, Changeset, CounterBlock, CounterDay, LicenseRow, ProductRow, ReportSettings,
     Rows, Store, StoreError, TenantMeta, UserRow,
 };
-use crate::model::{Activation, Day, Platform, Service, Span, TenantId};
+use crate::model::{Activation, Day, Platform, Service, Span, TenantId, Workload};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tenants (
@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS activations (
 CREATE TABLE IF NOT EXISTS activity_days (
     tid TEXT NOT NULL, service INTEGER NOT NULL, day INTEGER NOT NULL, users BLOB NOT NULL,
     PRIMARY KEY (tid, service, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counter_days (
+    tid TEXT NOT NULL, workload INTEGER NOT NULL, day INTEGER NOT NULL, counters BLOB NOT NULL,
+    PRIMARY KEY (tid, workload, day)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS report_settings (
     tid TEXT PRIMARY KEY, display_concealed_names INTEGER NOT NULL
@@ -150,8 +154,18 @@ fn write_tail(
     tx: &Connection,
     t: &str,
     activity: &[ActivityDay],
+    counters: &[CounterDay],
     meta: &TenantMeta,
 ) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO counter_days (tid, workload, day, counters) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut blob = Vec::new();
+    for c in counters {
+        blob.clear();
+        c.block.encode(&mut blob);
+        st.execute(params![t, c.workload.index() as i64, c.day.0, blob])?;
+    }
     let mut st = tx.prepare_cached(
         "INSERT OR REPLACE INTO activity_days (tid, service, day, users) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -191,9 +205,10 @@ impl BatchWriter for SqliteBatch<'_> {
     fn finish(
         mut self: Box<Self>,
         activity: &[ActivityDay],
+        counters: &[CounterDay],
         meta: &TenantMeta,
     ) -> Result<(), StoreError> {
-        write_tail(&self.conn, &self.tid, activity, meta).map_err(db)?;
+        write_tail(&self.conn, &self.tid, activity, counters, meta).map_err(db)?;
         self.conn.execute_batch("COMMIT").map_err(db)?;
         self.committed = true;
         Ok(())
@@ -348,6 +363,27 @@ fn read(conn: &Connection, t: &str, sink: &mut dyn FnMut(Changeset)) -> Result<b
         n += CHUNK / 64;
         flush(&mut c, &mut n, false);
     }
+    let mut st = conn
+        .prepare("SELECT workload, day, counters FROM counter_days WHERE tid = ?1")
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let workload = Workload::from_index(r.get::<_, i64>(0).map_err(db)? as usize)
+            .ok_or_else(|| corrupt("unknown workload"))?;
+        let blob = r
+            .get_ref(2)
+            .map_err(db)?
+            .as_blob()
+            .map_err(|e| corrupt(&e.to_string()))?;
+        let block = CounterBlock::decode(blob).ok_or_else(|| corrupt("counter block"))?;
+        n += block.ords.len() / 8;
+        c.counters.push(CounterDay {
+            workload,
+            day: Day(r.get::<_, i64>(1).map_err(db)? as i32),
+            block,
+        });
+        flush(&mut c, &mut n, false);
+    }
     flush(&mut c, &mut n, true);
     Ok(true)
 }
@@ -365,7 +401,7 @@ impl Store for SqliteStore {
     fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError> {
         let mut w = self.begin(tenant)?;
         w.rows(change.rows())?;
-        w.finish(&change.activity, &change.meta)
+        w.finish(&change.activity, &change.counters, &change.meta)
     }
 
     fn begin(&self, tenant: &TenantId) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
