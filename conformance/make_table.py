@@ -13,10 +13,11 @@ CLIENTS = ["python msgraph-sdk v1.0", "python msgraph-beta-sdk", "js graph-clien
 KNOWN_DIFFERENCES = """
 ## Known differences from Graph
 
-- Served: the three tenant-level Office 365 reports of the seeds (and the 2017 legacy form),
-  `getOffice365ActivationsUserDetail`, `getOffice365ActiveUserCounts` and
-  `getOffice365ActiveUserDetail` (period or date); the other usage reports answer 400
-  `BadRequest` ("Resource not found for the segment").
+- Served (and checked here): the three tenant-level Office 365 reports of the seeds (and the
+  2017 legacy form), `getOffice365ActivationsUserDetail`, `getOffice365ActiveUserCounts` and
+  `getOffice365ActiveUserDetail` (period or date). The README lists the other functions
+  served (workload activity reports, not covered by this suite); any other usage report
+  answers 400 `BadRequest` ("Resource not found for the segment").
 - Reports are computed seconds after the data arrives; the Report Refresh Date R is the
   tenant's `refresh` record (or latest activity date), not "today minus 24–72 hours", and
   `getOffice365ActiveUserDetail(date=…)` accepts R−27 … R (Graph: the past 28 days).
