@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use roaring::RoaringBitmap;
 
 use super::compact::{Deleted, Held};
-use super::state::{ActivationState, TenantState, UserState};
-use crate::model::{Day, Platform, TenantId};
+use super::state::{ActivationState, MailboxFacts, TenantState, UserState};
+use crate::model::{Day, Mailbox, MailboxState, Platform, RecipientType, TenantId};
 use crate::store::{CounterBlock, TenantMeta};
 
-/// `03`: user names and activity counters added (an older snapshot is refused, and the
+/// `03`: user names, activity counters and mailboxes added (an older snapshot is refused, and the
 /// tenant loads from the store).
 const MAGIC: &[u8; 8] = b"RRSNAP03";
 
@@ -212,6 +212,32 @@ fn encode(s: &TenantState, out: impl Write) -> std::io::Result<()> {
             w.bytes(&buf);
         }
     }
+    w.u32(s.mailboxes.len() as u32);
+    for (ord, m) in &s.mailboxes {
+        w.u32(*ord);
+        match &m.mailbox {
+            None => w.u8(0),
+            Some(x) => {
+                w.u8(1);
+                w.i32(x.created.0);
+                w.opt_day(x.deleted);
+                w.u8(x.recipient_type as u8);
+                w.u64(x.issue_warning_quota);
+                w.u64(x.prohibit_send_quota);
+                w.u64(x.prohibit_send_receive_quota);
+                w.u64(x.deleted_item_quota);
+                w.u8(u8::from(x.has_archive));
+            }
+        }
+        w.u32(m.days.len() as u32);
+        for (d, st) in &m.days {
+            w.i32(d.0);
+            w.u64(st.item_count);
+            w.u64(st.storage_used);
+            w.u64(st.deleted_item_count);
+            w.u64(st.deleted_item_size);
+        }
+    }
     match w.err {
         Some(e) => Err(e),
         None => w.out.flush(),
@@ -307,12 +333,50 @@ fn decode(tid: &TenantId, inp: impl Read, len: u64) -> Option<TenantState> {
         for _ in 0..r.count(8)? {
             let d = Day(r.i32()?);
             let block = CounterBlock::decode(r.bytes_into(&mut buf)?)?;
-            if block.ords.last().is_some_and(|o| *o as usize >= s.users.len()) {
+            if block
+                .ords
+                .last()
+                .is_some_and(|o| *o as usize >= s.users.len())
+            {
                 return None;
             }
             m.insert(d, block);
         }
         *days = m;
+    }
+    for _ in 0..r.count(9)? {
+        let ord = r.u32()?;
+        if ord as usize >= s.users.len() {
+            return None;
+        }
+        let mailbox = match r.u8()? {
+            0 => None,
+            1 => Some(Mailbox {
+                created: Day(r.i32()?),
+                deleted: r.opt_day()?,
+                recipient_type: RecipientType::from_index(r.u8()? as usize)?,
+                issue_warning_quota: r.u64()?,
+                prohibit_send_quota: r.u64()?,
+                prohibit_send_receive_quota: r.u64()?,
+                deleted_item_quota: r.u64()?,
+                has_archive: r.u8()? != 0,
+            }),
+            _ => return None,
+        };
+        let days: Vec<(Day, MailboxState)> = (0..r.count(36)?)
+            .map(|_| {
+                Some((
+                    Day(r.i32()?),
+                    MailboxState {
+                        item_count: r.u64()?,
+                        storage_used: r.u64()?,
+                        deleted_item_count: r.u64()?,
+                        deleted_item_size: r.u64()?,
+                    },
+                ))
+            })
+            .collect::<Option<_>>()?;
+        s.mailboxes.insert(ord, MailboxFacts { mailbox, days });
     }
     if r.left != 0 {
         return None;

@@ -7,10 +7,12 @@ use roaring::RoaringBitmap;
 
 use super::compact::{Deleted, Held, Names, UserIndex, device_key};
 use crate::ingest::{IngestError, Numbered};
-use crate::model::{Day, MAX_COUNTERS, Period, Platform, Record, Service, TenantId, Workload};
+use crate::model::{
+    Day, MAX_COUNTERS, Mailbox, MailboxState, Period, Platform, Record, Service, TenantId, Workload,
+};
 use crate::store::{
-    ActivationRow, ActivityDay, Changeset, CounterBlock, CounterDay, LicenseRow, ProductRow, Rows,
-    TenantMeta, UserRow,
+    ActivationRow, ActivityDay, Changeset, CounterBlock, CounterDay, LicenseRow, MailboxDayRow,
+    MailboxRow, ProductRow, Rows, TenantMeta, UserRow,
 };
 
 /// What the reports need of one user, compactly: about 84 bytes plus 12 per product and 24
@@ -29,6 +31,22 @@ impl UserState {
     /// A user exists on `r` if not deleted, or deleted after `r`.
     pub fn exists_on(&self, r: Day) -> bool {
         self.deleted.exists_on(r)
+    }
+}
+
+/// A user's mailbox (none until a `mailbox` record arrives) and its states by day, days
+/// ascending; a state holds until the next one.
+#[derive(Debug, Clone, Default)]
+pub struct MailboxFacts {
+    pub mailbox: Option<Mailbox>,
+    pub days: Vec<(Day, MailboxState)>,
+}
+
+impl MailboxFacts {
+    /// The state as of `d`: the latest one dated on or before it.
+    pub fn state_on(&self, d: Day) -> Option<&MailboxState> {
+        let i = self.days.partition_point(|x| x.0 <= d);
+        i.checked_sub(1).map(|i| &self.days[i].1)
     }
 }
 
@@ -106,6 +124,8 @@ pub struct TenantState {
     pub(super) activity: [BTreeMap<Day, RoaringBitmap>; 6],
     /// Per workload ([`Workload::index`]) and day, the users' activity counters.
     pub(super) counters: [BTreeMap<Day, CounterBlock>; 3],
+    /// Per user ordinal with mailbox facts: the mailbox and its daily states.
+    pub(super) mailboxes: BTreeMap<u32, MailboxFacts>,
     pub(super) meta: TenantMeta,
     /// Bumped when users, licenses, products or activations change (activity alone does not).
     directory_version: u64,
@@ -125,6 +145,7 @@ impl TenantState {
             product_index: HashMap::new(),
             activity: Default::default(),
             counters: Default::default(),
+            mailboxes: BTreeMap::new(),
             meta: TenantMeta::default(),
             directory_version: 0,
             windows: Windows::default(),
@@ -236,6 +257,11 @@ impl TenantState {
         self.windows = w;
     }
 
+    /// Users' mailboxes and their daily states, by user ordinal.
+    pub fn mailboxes(&self) -> &BTreeMap<u32, MailboxFacts> {
+        &self.mailboxes
+    }
+
     /// The per-day activity counters of `workload`.
     pub fn counters(&self, workload: Workload) -> &BTreeMap<Day, CounterBlock> {
         &self.counters[workload.index()]
@@ -265,7 +291,7 @@ impl TenantState {
             max_activity: self.meta.max_activity,
             delta: DayKeyMap::default(),
             counts: HashMap::new(),
-            written: [0; 4],
+            written: [0; 6],
         }
     }
 
@@ -333,6 +359,16 @@ impl TenantState {
         for x in c.counters {
             self.counters[x.workload.index()].insert(x.day, x.block);
         }
+        for m in c.mailboxes {
+            self.mailboxes.entry(m.ord).or_default().mailbox = Some(m.mailbox);
+        }
+        for d in c.mailbox_days {
+            let days = &mut self.mailboxes.entry(d.ord).or_default().days;
+            match days.binary_search_by_key(&d.day, |x| x.0) {
+                Ok(i) => days[i].1 = d.state,
+                Err(i) => days.insert(i, (d.day, d.state)),
+            }
+        }
         self.meta = c.meta;
         if directory_changed {
             self.directory_version += 1;
@@ -366,27 +402,31 @@ pub struct Planner<'s> {
     max_activity: Option<Day>,
     delta: DayKeyMap,
     /// `activityCounts` of the batch per workload and day, in line order.
-    counts: HashMap<(Workload, Day), Vec<(u32, [u32; MAX_COUNTERS])>>,
-    /// How many of `c`'s users, licenses, products and activations [`Planner::unwritten`]
-    /// has handed out.
-    written: [usize; 4],
+    counts: HashMap<(Workload, Day), Vec<CountEntry>>,
+    /// How many of `c`'s users, licenses, products, activations, mailboxes and mailbox days
+    /// [`Planner::unwritten`] has handed out.
+    written: [usize; 6],
 }
 
 impl Planner<'_> {
     /// The directory rows planned since the last call (for writing while planning).
     pub fn unwritten(&mut self) -> Rows<'_> {
-        let [u, l, p, a] = self.written;
+        let [u, l, p, a, m, md] = self.written;
         self.written = [
             self.c.users.len(),
             self.c.licenses.len(),
             self.c.products.len(),
             self.c.activations.len(),
+            self.c.mailboxes.len(),
+            self.c.mailbox_days.len(),
         ];
         Rows {
             users: &self.c.users[u..],
             licenses: &self.c.licenses[l..],
             products: &self.c.products[p..],
             activations: &self.c.activations[a..],
+            mailboxes: &self.c.mailboxes[m..],
+            mailbox_days: &self.c.mailbox_days[md..],
         }
     }
 
@@ -513,6 +553,19 @@ impl Planner<'_> {
                         *max_activity = (*max_activity).max(Some(*date));
                     }
                 }
+                Record::Mailbox { user_id, mailbox } => c.mailboxes.push(MailboxRow {
+                    ord: resolve(user_id)?,
+                    mailbox: *mailbox,
+                }),
+                Record::MailboxDay {
+                    user_id,
+                    date,
+                    state,
+                } => c.mailbox_days.push(MailboxDayRow {
+                    ord: resolve(user_id)?,
+                    day: *date,
+                    state: *state,
+                }),
                 Record::Refresh { date } => {
                     if let Some(r) = *explicit
                         && *date < r
@@ -572,12 +625,18 @@ impl Planner<'_> {
     }
 }
 
+/// One user's counters on one day, as a batch brings them.
+type CountEntry = (u32, [u32; MAX_COUNTERS]);
+
 /// A day's counter block with the batch's entries for it: a later entry of a user replaces
 /// an earlier one, and the batch's replace the stored ones.
-fn merge_counts(old: Option<&CounterBlock>, mut new: Vec<(u32, [u32; MAX_COUNTERS])>) -> CounterBlock {
+fn merge_counts(
+    old: Option<&CounterBlock>,
+    mut new: Vec<(u32, [u32; MAX_COUNTERS])>,
+) -> CounterBlock {
     // Stable sort keeps line order among a user's entries; keep the last of each.
     new.sort_by_key(|e| e.0);
-    let mut last: Vec<(u32, [u32; MAX_COUNTERS])> = Vec::with_capacity(new.len());
+    let mut last: Vec<CountEntry> = Vec::with_capacity(new.len());
     for e in new {
         match last.last_mut() {
             Some(l) if l.0 == e.0 => *l = e,

@@ -192,6 +192,9 @@ pub fn write_tenant(
             )?;
             s.records += 1;
         }
+        if opts.usage && licensed_from[Service::Exchange.index()].is_some() {
+            s.records += write_mailbox(out, &id, first, days, opts.seed, i)?;
+        }
         let mut products: Vec<&str> = plan.products.to_vec();
         if !products.is_empty() && rng.gen_bool(0.12) {
             products.push(if rng.gen_bool(0.5) { PROJECT } else { VISIO });
@@ -288,6 +291,64 @@ pub fn write_tenant(
     s.records += 1;
     progress(u64::from(opts.users));
     Ok(s)
+}
+
+/// A mailbox with growing storage: ~4% shared, ~1% room or equipment; quotas of a 50 GB
+/// plan (a few 2 GB ones); about one in 30 near or over a quota by the end; a state every
+/// day of the last week and weekly before. Returns the records written.
+fn write_mailbox(
+    out: &mut impl Write,
+    id: &str,
+    first: Day,
+    days: i32,
+    seed: u64,
+    user: u32,
+) -> std::io::Result<u64> {
+    const GB: u64 = 1 << 30;
+    let mut rng = StdRng::seed_from_u64(seed ^ (u64::from(user) << 8) ^ 0xB0);
+    let kind = match rng.gen_range(0..100) {
+        0..=3 => "shared",
+        4 => "room",
+        5 => "equipment",
+        _ => "user",
+    };
+    let small = kind != "user" || rng.gen_bool(0.05);
+    let (warn, send, send_receive) = if small {
+        (GB * 19 / 10, GB * 2, GB * 23 / 10)
+    } else {
+        (GB * 49, GB * 99 / 2, GB * 50)
+    };
+    let has_archive = rng.gen_bool(0.3);
+    let created = first.minus(rng.gen_range(1..1500));
+    writeln!(
+        out,
+        r#"{{"type":"mailbox","userId":"{id}","createdDate":"{created}","deletedDate":null,"recipientType":"{kind}","issueWarningQuota":{warn},"prohibitSendQuota":{send},"prohibitSendReceiveQuota":{send_receive},"deletedItemQuota":{},"hasArchive":{has_archive}}}"#,
+        GB * 30
+    )?;
+    // Where storage ends: mostly well under the warning quota, some near or over it.
+    let end = if rng.gen_bool(0.035) {
+        (send_receive as f64 * rng.gen_range(0.97..1.05)) as u64
+    } else {
+        (warn as f64 * rng.gen_range(0.001..0.8)) as u64
+    };
+    let daily = end / 400;
+    let mut n = 1;
+    for d in 0..days {
+        if d < days - 7 && (days - 1 - d) % 7 != 0 {
+            continue;
+        }
+        let storage = end.saturating_sub(daily * (days - 1 - d) as u64);
+        let items = storage / 75_000 + 10;
+        let deleted_items = items / 20;
+        writeln!(
+            out,
+            r#"{{"type":"mailboxDay","userId":"{id}","date":"{}","itemCount":{items},"storageUsed":{storage},"deletedItemCount":{deleted_items},"deletedItemSize":{}}}"#,
+            first.plus(d),
+            deleted_items * 40_000
+        )?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Realistic daily counters for one user's active days in one service (a separate random

@@ -7,7 +7,10 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::IngestError;
-use crate::model::{Activation, Day, MAX_COUNTERS, Platform, Record, Service, Span, Workload};
+use crate::model::{
+    Activation, Day, MAX_COUNTERS, Mailbox, MailboxState, Platform, RecipientType, Record, Service,
+    Span, Workload,
+};
 
 /// Any JSON value, borrowed where possible, remembering only what the contract needs.
 #[derive(Debug)]
@@ -145,6 +148,28 @@ struct Fields<'a> {
     shared_externally: Option<Val<'a>>,
     #[serde(borrow)]
     visited_pages: Option<Val<'a>>,
+    #[serde(borrow)]
+    created_date: Option<Val<'a>>,
+    #[serde(borrow)]
+    recipient_type: Option<Val<'a>>,
+    #[serde(borrow)]
+    issue_warning_quota: Option<Val<'a>>,
+    #[serde(borrow)]
+    prohibit_send_quota: Option<Val<'a>>,
+    #[serde(borrow)]
+    prohibit_send_receive_quota: Option<Val<'a>>,
+    #[serde(borrow)]
+    deleted_item_quota: Option<Val<'a>>,
+    #[serde(borrow)]
+    has_archive: Option<Val<'a>>,
+    #[serde(borrow)]
+    item_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    storage_used: Option<Val<'a>>,
+    #[serde(borrow)]
+    deleted_item_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    deleted_item_size: Option<Val<'a>>,
 }
 
 struct Ctx {
@@ -208,6 +233,18 @@ impl Ctx {
             Some(other) => Err(self.err(
                 field,
                 format!("expected true or false, found {}", other.kind()),
+            )),
+        }
+    }
+
+    /// A required whole number ≥ 0.
+    fn count(&self, field: &'static str, v: Option<Val<'_>>) -> Result<u64, IngestError> {
+        match v {
+            Some(Val::Num(n)) => Ok(n),
+            None => Err(self.err(field, "is required")),
+            Some(other) => Err(self.err(
+                field,
+                format!("expected a whole number ≥ 0, found {}", other.kind()),
             )),
         }
     }
@@ -397,7 +434,10 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
             let workload = Workload::parse(&w).ok_or_else(|| {
                 cx.err(
                     "workload",
-                    format!("unknown workload '{w}' (expected one of {})", Workload::NAMES),
+                    format!(
+                        "unknown workload '{w}' (expected one of {})",
+                        Workload::NAMES
+                    ),
                 )
             })?;
             let date = cx.day("date", f.date)?;
@@ -446,6 +486,48 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
                 counts,
             }
         }
+        "mailbox" => {
+            let user_id = cx.string("userId", f.user_id)?;
+            let created = cx.day("createdDate", f.created_date)?;
+            let deleted = cx.opt_day("deletedDate", f.deleted_date)?;
+            if deleted.is_some_and(|d| d < created) {
+                return Err(cx.err("deletedDate", "must not be before createdDate"));
+            }
+            let rt = cx.string("recipientType", f.recipient_type)?;
+            let recipient_type = RecipientType::parse(&rt).ok_or_else(|| {
+                cx.err(
+                    "recipientType",
+                    format!(
+                        "unknown recipient type '{rt}' (expected one of {})",
+                        RecipientType::NAMES
+                    ),
+                )
+            })?;
+            Record::Mailbox {
+                user_id,
+                mailbox: Mailbox {
+                    created,
+                    deleted,
+                    recipient_type,
+                    issue_warning_quota: cx.count("issueWarningQuota", f.issue_warning_quota)?,
+                    prohibit_send_quota: cx.count("prohibitSendQuota", f.prohibit_send_quota)?,
+                    prohibit_send_receive_quota: cx
+                        .count("prohibitSendReceiveQuota", f.prohibit_send_receive_quota)?,
+                    deleted_item_quota: cx.count("deletedItemQuota", f.deleted_item_quota)?,
+                    has_archive: cx.boolean("hasArchive", f.has_archive)?,
+                },
+            }
+        }
+        "mailboxDay" => Record::MailboxDay {
+            user_id: cx.string("userId", f.user_id)?,
+            date: cx.day("date", f.date)?,
+            state: MailboxState {
+                item_count: cx.count("itemCount", f.item_count)?,
+                storage_used: cx.count("storageUsed", f.storage_used)?,
+                deleted_item_count: cx.count("deletedItemCount", f.deleted_item_count)?,
+                deleted_item_size: cx.count("deletedItemSize", f.deleted_item_size)?,
+            },
+        },
         "refresh" => Record::Refresh {
             date: cx.day("date", f.date)?,
         },
@@ -453,7 +535,7 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
             return Err(cx.err(
                 "type",
                 format!(
-                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, activityCounts, refresh)"
+                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, activityCounts, mailbox, mailboxDay, refresh)"
                 ),
             ));
         }

@@ -135,6 +135,62 @@ impl Workload {
     }
 }
 
+/// A user's mailbox (key: the user): when it was created and deleted, its quotas in bytes
+/// (issue warning, prohibit send, prohibit send/receive, deleted items) and archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mailbox {
+    pub created: Day,
+    pub deleted: Option<Day>,
+    pub recipient_type: RecipientType,
+    pub issue_warning_quota: u64,
+    pub prohibit_send_quota: u64,
+    pub prohibit_send_receive_quota: u64,
+    pub deleted_item_quota: u64,
+    pub has_archive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientType {
+    User = 0,
+    Shared = 1,
+    Room = 2,
+    Equipment = 3,
+}
+
+impl RecipientType {
+    pub const NAMES: &'static str = "user, shared, room, equipment";
+
+    pub fn parse(s: &str) -> Option<RecipientType> {
+        Some(match s {
+            "user" => RecipientType::User,
+            "shared" => RecipientType::Shared,
+            "room" => RecipientType::Room,
+            "equipment" => RecipientType::Equipment,
+            _ => return None,
+        })
+    }
+
+    pub fn from_index(i: usize) -> Option<RecipientType> {
+        [
+            RecipientType::User,
+            RecipientType::Shared,
+            RecipientType::Room,
+            RecipientType::Equipment,
+        ]
+        .get(i)
+        .copied()
+    }
+}
+
+/// A mailbox's state on one day (key: user and date); it holds until a later day's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MailboxState {
+    pub item_count: u64,
+    pub storage_used: u64,
+    pub deleted_item_count: u64,
+    pub deleted_item_size: u64,
+}
+
 /// Activation platforms, in ActivationCounts column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Platform {
@@ -251,6 +307,15 @@ pub enum Record {
         date: Day,
         counts: [u32; MAX_COUNTERS],
     },
+    Mailbox {
+        user_id: String,
+        mailbox: Mailbox,
+    },
+    MailboxDay {
+        user_id: String,
+        date: Day,
+        state: MailboxState,
+    },
     Refresh {
         date: Day,
     },
@@ -266,7 +331,9 @@ impl Record {
             | Record::Activation { user_id, .. }
             | Record::Activity { user_id, .. }
             | Record::ActivityDates { user_id, .. }
-            | Record::ActivityCounts { user_id, .. } => Some(user_id),
+            | Record::ActivityCounts { user_id, .. }
+            | Record::Mailbox { user_id, .. }
+            | Record::MailboxDay { user_id, .. } => Some(user_id),
         }
     }
 }

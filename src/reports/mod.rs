@@ -6,6 +6,7 @@
 mod activations;
 mod active_users;
 pub mod catalogue;
+mod mailbox;
 mod services;
 pub mod table;
 mod usage;

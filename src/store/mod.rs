@@ -8,7 +8,9 @@ pub use sqlite::SqliteStore;
 
 use roaring::RoaringBitmap;
 
-use crate::model::{Activation, Day, MAX_COUNTERS, Service, Span, TenantId, Workload};
+use crate::model::{
+    Activation, Day, MAX_COUNTERS, Mailbox, MailboxState, Service, Span, TenantId, Workload,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,6 +54,19 @@ pub struct ProductRow {
 pub struct ActivationRow {
     pub ord: u32,
     pub activation: Activation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxRow {
+    pub ord: u32,
+    pub mailbox: Mailbox,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxDayRow {
+    pub ord: u32,
+    pub day: Day,
+    pub state: MailboxState,
 }
 
 /// All users active in `service` on `day`, as a bitmap of ordinals.
@@ -160,6 +175,8 @@ pub struct Changeset {
     pub licenses: Vec<LicenseRow>,
     pub products: Vec<ProductRow>,
     pub activations: Vec<ActivationRow>,
+    pub mailboxes: Vec<MailboxRow>,
+    pub mailbox_days: Vec<MailboxDayRow>,
     /// The complete (merged) bitmap of each touched service-day.
     pub activity: Vec<ActivityDay>,
     /// The complete (merged) counters of each touched workload-day.
@@ -174,6 +191,8 @@ pub struct Rows<'a> {
     pub licenses: &'a [LicenseRow],
     pub products: &'a [ProductRow],
     pub activations: &'a [ActivationRow],
+    pub mailboxes: &'a [MailboxRow],
+    pub mailbox_days: &'a [MailboxDayRow],
 }
 
 impl Changeset {
@@ -183,6 +202,8 @@ impl Changeset {
             licenses: &self.licenses,
             products: &self.products,
             activations: &self.activations,
+            mailboxes: &self.mailboxes,
+            mailbox_days: &self.mailbox_days,
         }
     }
 }

@@ -8,10 +8,14 @@ use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    ActivationRow, ActivityDay, BatchWriter, Changeset, CounterBlock, CounterDay, LicenseRow, ProductRow, ReportSettings,
-    Rows, Store, StoreError, TenantMeta, UserRow,
+    ActivationRow, ActivityDay, BatchWriter, Changeset, CounterBlock, CounterDay, LicenseRow,
+    MailboxDayRow, MailboxRow, ProductRow, ReportSettings, Rows, Store, StoreError, TenantMeta,
+    UserRow,
 };
-use crate::model::{Activation, Day, Platform, Service, Span, TenantId, Workload};
+use crate::model::{
+    Activation, Day, Mailbox, MailboxState, Platform, RecipientType, Service, Span, TenantId,
+    Workload,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tenants (
@@ -47,6 +51,17 @@ CREATE TABLE IF NOT EXISTS activity_days (
 CREATE TABLE IF NOT EXISTS counter_days (
     tid TEXT NOT NULL, workload INTEGER NOT NULL, day INTEGER NOT NULL, counters BLOB NOT NULL,
     PRIMARY KEY (tid, workload, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mailboxes (
+    tid TEXT NOT NULL, ord INTEGER NOT NULL, created INTEGER NOT NULL, deleted INTEGER,
+    recipient_type INTEGER NOT NULL, issue_warning INTEGER NOT NULL, prohibit_send INTEGER NOT NULL,
+    prohibit_send_receive INTEGER NOT NULL, deleted_item_quota INTEGER NOT NULL, has_archive INTEGER NOT NULL,
+    PRIMARY KEY (tid, ord)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mailbox_days (
+    tid TEXT NOT NULL, ord INTEGER NOT NULL, day INTEGER NOT NULL, item_count INTEGER NOT NULL,
+    storage_used INTEGER NOT NULL, deleted_item_count INTEGER NOT NULL, deleted_item_size INTEGER NOT NULL,
+    PRIMARY KEY (tid, ord, day)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS report_settings (
     tid TEXT PRIMARY KEY, display_concealed_names INTEGER NOT NULL
@@ -145,6 +160,41 @@ fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
             x.active.start.0,
             x.active.end.map(|d| d.0),
             x.shared_computer
+        ])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO mailboxes (tid, ord, created, deleted, recipient_type, issue_warning, prohibit_send,
+         prohibit_send_receive, deleted_item_quota, has_archive) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for m in r.mailboxes {
+        let x = &m.mailbox;
+        st.execute(params![
+            t,
+            m.ord,
+            x.created.0,
+            x.deleted.map(|d| d.0),
+            x.recipient_type as i64,
+            x.issue_warning_quota as i64,
+            x.prohibit_send_quota as i64,
+            x.prohibit_send_receive_quota as i64,
+            x.deleted_item_quota as i64,
+            x.has_archive
+        ])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO mailbox_days (tid, ord, day, item_count, storage_used, deleted_item_count,
+         deleted_item_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for m in r.mailbox_days {
+        let x = &m.state;
+        st.execute(params![
+            t,
+            m.ord,
+            m.day.0,
+            x.item_count as i64,
+            x.storage_used as i64,
+            x.deleted_item_count as i64,
+            x.deleted_item_size as i64
         ])?;
     }
     Ok(())
@@ -363,6 +413,53 @@ fn read(conn: &Connection, t: &str, sink: &mut dyn FnMut(Changeset)) -> Result<b
         n += CHUNK / 64;
         flush(&mut c, &mut n, false);
     }
+    let mut st = conn
+        .prepare(
+            "SELECT ord, created, deleted, recipient_type, issue_warning, prohibit_send, prohibit_send_receive,
+             deleted_item_quota, has_archive FROM mailboxes WHERE tid = ?1",
+        )
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let big = |i: usize| r.get::<_, i64>(i).map(|v| v as u64).map_err(db);
+        c.mailboxes.push(MailboxRow {
+            ord: r.get(0).map_err(db)?,
+            mailbox: Mailbox {
+                created: Day(r.get::<_, i64>(1).map_err(db)? as i32),
+                deleted: opt_day(r.get(2).map_err(db)?),
+                recipient_type: RecipientType::from_index(big(3)? as usize)
+                    .ok_or_else(|| corrupt("unknown recipient type"))?,
+                issue_warning_quota: big(4)?,
+                prohibit_send_quota: big(5)?,
+                prohibit_send_receive_quota: big(6)?,
+                deleted_item_quota: big(7)?,
+                has_archive: r.get(8).map_err(db)?,
+            },
+        });
+        flush(&mut c, &mut n, false);
+    }
+    let mut st = conn
+        .prepare(
+            "SELECT ord, day, item_count, storage_used, deleted_item_count, deleted_item_size
+             FROM mailbox_days WHERE tid = ?1 ORDER BY ord, day",
+        )
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let big = |i: usize| r.get::<_, i64>(i).map(|v| v as u64).map_err(db);
+        c.mailbox_days.push(MailboxDayRow {
+            ord: r.get(0).map_err(db)?,
+            day: Day(r.get::<_, i64>(1).map_err(db)? as i32),
+            state: MailboxState {
+                item_count: big(2)?,
+                storage_used: big(3)?,
+                deleted_item_count: big(4)?,
+                deleted_item_size: big(5)?,
+            },
+        });
+        flush(&mut c, &mut n, false);
+    }
+
     let mut st = conn
         .prepare("SELECT workload, day, counters FROM counter_days WHERE tid = ?1")
         .map_err(db)?;
