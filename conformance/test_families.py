@@ -428,11 +428,16 @@ def test_token_claims_v2_app_only(env, record):
         conf = c.get(f"{env.base}/{env.tid}/v2.0/.well-known/openid-configuration").json()
         key = jwt.PyJWK(c.get(conf["jwks_uri"]).json()["keys"][0])
     claims = jwt.decode(token(env), key.key, algorithms=["RS256"], audience="https://graph.microsoft.com", issuer=conf["issuer"])
+    again = jwt.decode(credential(env).get_token(SCOPE).token, key.key, algorithms=["RS256"], audience="https://graph.microsoft.com", issuer=conf["issuer"])
+    guid = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
     assert claims["app_displayname"] == "conformance", claims
-    assert claims["tid"] == env.tid and claims.get("idtyp") == "app", claims
-    assert claims.get("azp", claims.get("appid")) == env.reader["clientId"], claims
+    assert claims["tid"] == env.tid and claims["idtyp"] == "app" and claims["ver"] == "2.0", claims
+    assert claims["azp"] == env.reader["clientId"] and claims["azpacr"] == "1", claims
+    assert claims.get("appid", claims["azp"]) == claims["azp"], claims
+    assert guid.match(claims["oid"]) and claims["sub"] == claims["oid"] == again["oid"], (claims, again)
+    assert claims["uti"] and claims["uti"] != again["uti"], (claims, again)
     assert sorted(claims["roles"]) == ["ReportSettings.ReadWrite.All", "Reports.Read.All"], claims
-    assert claims["oid"] and claims["sub"] == claims["oid"], claims
+    assert "scp" not in claims and "upn" not in claims, claims
     record("token carries app_displayname and the v2 app-only claims", RAW)
     # The public URL as audience: scope=https://HOST:PORT/.default.
     form = {"grant_type": "client_credentials", "client_id": env.reader["clientId"], "client_secret": env.reader["clientSecret"],
