@@ -111,7 +111,7 @@ fn detail(
             continue;
         };
         let deleted = !exists_on(site, d);
-        if site.created > d || (deleted && !site.deleted.is_some_and(|x| x >= first)) {
+        if site.created > d || (deleted && site.deleted.is_none_or(|x| x < first)) {
             continue;
         }
         let now = f.state_on(d).copied().unwrap_or_default();
