@@ -19,17 +19,10 @@ fn site(
     json!({"type":"site","id":id,"kind":kind,"url":format!("https://x/{id}"),"ownerId":owner,"rootWebTemplate":template,"createdDate":created,"deletedDate":deleted})
 }
 
-fn sday(
-    id: &str,
-    date: &str,
-    files: u64,
-    active: u64,
-    views: u64,
-    visited: u64,
-    used: u64,
-    allocated: u64,
-) -> Value {
-    json!({"type":"siteDay","siteId":id,"date":date,"fileCount":files,"activeFileCount":active,"pageViewCount":views,"visitedPageCount":visited,"storageUsed":used,"storageAllocated":allocated})
+/// A site's state: file count, active files, page views, visited pages, storage used and
+/// allocated.
+fn sday(id: &str, date: &str, v: [u64; 6]) -> Value {
+    json!({"type":"siteDay","siteId":id,"date":date,"fileCount":v[0],"activeFileCount":v[1],"pageViewCount":v[2],"visitedPageCount":v[3],"storageUsed":v[4],"storageAllocated":v[5]})
 }
 
 /// R = 2024-03-31. od2 is deleted inside D7, sp2 long before it (inside D90); sp1 is
@@ -63,13 +56,13 @@ fn fixture() -> Vec<Value> {
             "2023-01-01",
             Some("2024-02-01"),
         ),
-        sday("od1", "2024-03-20", 10, 2, 0, 0, 1000, 5000),
-        sday("od1", "2024-03-30", 12, 3, 0, 0, 1200, 5000),
-        sday("od1", "2024-03-31", 12, 0, 0, 0, 1200, 5000),
-        sday("od2", "2024-03-26", 4, 1, 0, 0, 400, 5000),
-        sday("sp1", "2024-03-28", 5, 0, 10, 4, 500, 9000),
-        sday("sp1", "2024-03-31", 6, 1, 0, 0, 600, 9000),
-        sday("sp2", "2024-01-15", 7, 7, 7, 7, 700, 9000),
+        sday("od1", "2024-03-20", [10, 2, 0, 0, 1000, 5000]),
+        sday("od1", "2024-03-30", [12, 3, 0, 0, 1200, 5000]),
+        sday("od1", "2024-03-31", [12, 0, 0, 0, 1200, 5000]),
+        sday("od2", "2024-03-26", [4, 1, 0, 0, 400, 5000]),
+        sday("sp1", "2024-03-28", [5, 0, 10, 4, 500, 9000]),
+        sday("sp1", "2024-03-31", [6, 1, 0, 0, 600, 9000]),
+        sday("sp2", "2024-01-15", [7, 7, 7, 7, 700, 9000]),
         refresh("2024-03-31"),
     ]
 }
@@ -227,7 +220,7 @@ async fn bad_site_lines_reject_the_whole_batch() {
             ),
             "deletedDate",
         ),
-        (sday("unknown", "2024-03-01", 1, 1, 1, 1, 1, 1), "siteId"),
+        (sday("unknown", "2024-03-01", [1, 1, 1, 1, 1, 1]), "siteId"),
     ] {
         let body = ndjson(&[
             user("s1"),
