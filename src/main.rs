@@ -10,7 +10,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use reportroot::auth::{Authority, ExternalIssuer, JwksSource, apps};
+use reportroot::auth::{
+    Authority, DEFAULT_APP_NAME, DEFAULT_USER_NAME, ExternalIssuer, JwksSource, UserIdentity, apps,
+    default_upn,
+};
 use reportroot::engine::{BULK_BLOCK_BYTES, Registry, StreamOptions};
 use reportroot::generate;
 use reportroot::ingest::Limits;
@@ -224,6 +227,14 @@ struct TokenArgs {
     /// The app's client id (default: a fixed id per tenant).
     #[arg(long)]
     client_id: Option<String>,
+    /// Display name: the app's (`app_displayname`, default "reportroot-cli") with --app, the
+    /// user's (`name`, default "reportroot admin") with --user.
+    #[arg(long)]
+    name: Option<String>,
+    /// The user's principal name (`upn`, `preferred_username`) for --user (default: from
+    /// --name, e.g. "Adele Vance" → adele.vance@reportroot.local).
+    #[arg(long, requires = "user")]
+    upn: Option<String>,
     /// Admin role template ids for a delegated token, comma-separated.
     #[arg(long, value_delimiter = ',')]
     wids: Vec<String>,
@@ -425,12 +436,19 @@ fn token(a: TokenArgs) -> anyhow::Result<()> {
     let tid = tenant(&a.tenant)?;
     let authority = Authority::open(&a.data)?;
     let jwt = if a.app {
-        authority.mint_app(tid.as_str(), a.client_id.as_deref(), &a.roles, a.ttl)?
+        let name = a.name.as_deref().unwrap_or(DEFAULT_APP_NAME);
+        authority.mint_app_named(tid.as_str(), a.client_id.as_deref(), name, &a.roles, a.ttl)?
     } else {
         if a.wids.is_empty() {
             bail!("--user needs --wids with at least one admin role template id");
         }
-        authority.mint_user(tid.as_str(), &a.scope, &a.wids, a.ttl)?
+        let name = a.name.as_deref().unwrap_or(DEFAULT_USER_NAME);
+        let upn = a.upn.unwrap_or_else(|| default_upn(name));
+        let user = UserIdentity {
+            display_name: name,
+            upn: &upn,
+        };
+        authority.mint_user_as(tid.as_str(), &user, &a.scope, &a.wids, a.ttl)?
     };
     println!("{jwt}");
     Ok(())

@@ -15,8 +15,8 @@ use serde_json::json;
 use super::error::OAuthError;
 use super::reports::base_url;
 use super::{ApiError, AppState};
-use crate::auth::GRAPH_APP_ID;
 use crate::auth::apps::{self, CredentialError};
+use crate::auth::{AppIdentity, GRAPH_APP_ID};
 use crate::model::TenantId;
 
 /// Lifetime of tokens from the token endpoint (as Entra's default app tokens).
@@ -192,6 +192,10 @@ async fn issue(state: &Arc<AppState>, req: Request) -> Result<Response, OAuthErr
         }
     };
     let base = base_url(state, &headers);
+    let identity = AppIdentity {
+        client_id: &app.client_id,
+        display_name: &app.name,
+    };
     let token = state
         .verifier
         .authority()
@@ -199,7 +203,7 @@ async fn issue(state: &Arc<AppState>, req: Request) -> Result<Response, OAuthErr
             &base,
             &audience,
             tid.as_str(),
-            &app.client_id,
+            &identity,
             &app.roles,
             TOKEN_TTL,
         )
