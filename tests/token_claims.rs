@@ -1,5 +1,7 @@
-//! The claims of built-in tokens: those of Microsoft Entra v2 app-only and user tokens, which
-//! tools such as the CLI for Microsoft 365 read after sign-in.
+//! The claims of built-in tokens (those of Microsoft Entra v2 app-only and user tokens, which
+//! tools such as the CLI for Microsoft 365 read after sign-in), and the audiences the token
+//! endpoint issues and the report API accepts: Graph's, and the server's own URL for clients
+//! that derive the scope from the Graph URL they are given.
 
 mod common;
 mod support;
@@ -12,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{GLOBAL_ADMIN, READ_ROLE, TENANT_A, TestServer};
 use reportroot::auth::apps;
 use serde_json::{Value, json};
-use support::{AC, rpath};
+use support::{AC, expect_error, rpath};
 
 const BIN: &str = env!("CARGO_BIN_EXE_reportroot");
 const GRAPH: &str = "https://graph.microsoft.com";
@@ -146,6 +148,14 @@ async fn issued(srv: &TestServer, client_id: &str, secret: &str, scope: &str) ->
         .as_str()
         .expect("access_token")
         .to_string()
+}
+
+async fn expect_invalid_resource(srv: &TestServer, client_id: &str, secret: &str, scope: &str) {
+    let resp = token_request(srv, client_id, secret, scope).await;
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.expect("error JSON");
+    assert_eq!(status, 400, "scope {scope}: {body}");
+    assert_eq!(body["error"], "invalid_resource", "scope {scope}: {body}");
 }
 
 async fn report_status(srv: &TestServer, token: &str) -> u16 {
@@ -346,4 +356,126 @@ async fn cli_user_tokens_carry_the_claims_of_an_entra_user_token() {
     for token in [&with_upn, &from_name, &default] {
         assert_eq!(report_status(&srv, token).await, 302);
     }
+}
+
+#[tokio::test]
+async fn the_servers_own_url_is_a_resource_without_a_public_url() {
+    let srv = TestServer::start().await;
+    let (client_id, secret) = register(&srv, "centreon");
+    // As the Centreon plugins ask, given `--graph-endpoint http://127.0.0.1:PORT`.
+    let own = issued(&srv, &client_id, &secret, &format!("{}/.default", srv.base)).await;
+    let c = payload(&own);
+    assert_eq!(str_claim(&c, "aud"), srv.base, "aud is the server's URL");
+    assert_eq!(str_claim(&c, "app_displayname"), "centreon");
+    assert_eq!(report_status(&srv, &own).await, 302, "accepted on the API");
+    // Trailing slash and case of scheme and host do not matter; the token names the URL.
+    let shouted = format!("{}//.default", srv.base.to_uppercase());
+    let t = issued(&srv, &client_id, &secret, &shouted).await;
+    assert_eq!(payload(&t)["aud"], json!(srv.base));
+    // With MSAL's extra scopes.
+    let t = issued(
+        &srv,
+        &client_id,
+        &secret,
+        &format!("openid {}/.default offline_access", srv.base),
+    )
+    .await;
+    assert_eq!(report_status(&srv, &t).await, 302);
+
+    // Any other host or port is not this server.
+    let port: u16 = srv.base.rsplit(':').next().unwrap().parse().unwrap();
+    for other in [
+        format!("http://127.0.0.1:{}", port.wrapping_add(1)),
+        format!("https://127.0.0.1:{port}"),
+        format!("{}.evil.example", srv.base),
+        format!("http://localhost.evil.example:{port}"),
+        "https://reports.example.com".to_string(),
+        "api://reportroot".to_string(),
+    ] {
+        expect_invalid_resource(&srv, &client_id, &secret, &format!("{other}/.default")).await;
+    }
+}
+
+#[tokio::test]
+async fn the_public_url_is_a_resource_and_the_request_host_is_not() {
+    let srv =
+        TestServer::start_with(|c| c.public_url = Some("https://Reports.Example.com/".into()))
+            .await;
+    let (client_id, secret) = register(&srv, "centreon");
+    let t = issued(
+        &srv,
+        &client_id,
+        &secret,
+        "https://reports.example.com/.default",
+    )
+    .await;
+    let c = payload(&t);
+    assert_eq!(str_claim(&c, "aud"), "https://Reports.Example.com");
+    assert_eq!(
+        str_claim(&c, "iss"),
+        format!("https://Reports.Example.com/{TENANT_A}/v2.0")
+    );
+    assert_eq!(report_status(&srv, &t).await, 302, "accepted on the API");
+    let t = issued(
+        &srv,
+        &client_id,
+        &secret,
+        "HTTPS://REPORTS.EXAMPLE.COM:443/.default",
+    )
+    .await;
+    assert_eq!(report_status(&srv, &t).await, 302);
+    // Graph's audience still works.
+    let graph = issued(&srv, &client_id, &secret, &format!("{GRAPH}/.default")).await;
+    assert_eq!(report_status(&srv, &graph).await, 302);
+    // With a public URL set, the address the request came to is not a resource.
+    expect_invalid_resource(&srv, &client_id, &secret, &format!("{}/.default", srv.base)).await;
+}
+
+#[tokio::test]
+async fn tokens_for_another_audience_are_refused_on_the_api() {
+    let srv = TestServer::start().await;
+    let n = now();
+    let claims = |aud: Value| {
+        json!({
+            "aud": aud, "iss": srv.issuer(TENANT_A), "iat": n, "nbf": n, "exp": n + 600,
+            "tid": TENANT_A, "ver": "2.0", "idtyp": "app", "roles": [READ_ROLE],
+            "appid": "11111111-2222-3333-4444-555555555555",
+            "azp": "11111111-2222-3333-4444-555555555555",
+        })
+    };
+    let port: u16 = srv.base.rsplit(':').next().unwrap().parse().unwrap();
+    for aud in [
+        json!(srv.base),
+        json!(format!("{}/", srv.base.to_uppercase())),
+        json!(["api://someone-else", srv.base]),
+        json!(GRAPH),
+    ] {
+        let token = srv.sign_claims(&claims(aud.clone()));
+        assert_eq!(report_status(&srv, &token).await, 302, "aud {aud}");
+    }
+    for aud in [
+        json!(format!("http://127.0.0.1:{}", port.wrapping_add(1))),
+        json!(format!("https://127.0.0.1:{port}")),
+        json!(format!("{}.evil.example", srv.base)),
+        json!(format!("{}/other", srv.base)),
+        json!("https://reports.example.com"),
+        json!("api://someone-else"),
+        json!(["api://someone-else", "https://reports.example.com"]),
+        json!([]),
+        json!(null),
+    ] {
+        let token = srv.sign_claims(&claims(aud.clone()));
+        let resp = srv.get(&rpath("v1.0", AC), &token).await;
+        expect_error(
+            resp,
+            401,
+            "InvalidAuthenticationToken",
+            &format!("aud {aud}"),
+        )
+        .await;
+    }
+    let mut no_aud = claims(json!(GRAPH));
+    no_aud.as_object_mut().unwrap().remove("aud");
+    let resp = srv.get(&rpath("v1.0", AC), &srv.sign_claims(&no_aud)).await;
+    expect_error(resp, 401, "InvalidAuthenticationToken", "no aud").await;
 }
