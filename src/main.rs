@@ -126,6 +126,16 @@ struct ServeArgs {
     /// in DATA/tls/ (trust DATA/tls/ca.pem).
     #[arg(long, value_parser = ["self-signed"], env = "REPORTROOT_TLS", conflicts_with_all = ["tls_cert", "tls_key"])]
     tls: Option<String>,
+    /// More DNS names (or IP addresses) for the self-signed certificate, comma-separated, e.g.
+    /// graph.microsoft.com,login.microsoftonline.com; a kept certificate lacking one is
+    /// re-issued under the same CA.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "tls",
+        env = "REPORTROOT_TLS_NAMES"
+    )]
+    tls_names: Vec<String>,
     /// Serve HTTPS with this certificate chain (PEM).
     #[arg(long, requires = "tls_key", env = "REPORTROOT_TLS_CERT")]
     tls_cert: Option<PathBuf>,
@@ -335,7 +345,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         });
     }
     config.tls = match (a.tls, a.tls_cert, a.tls_key) {
-        (Some(_), _, _) => Some(TlsSource::SelfSigned),
+        (Some(_), _, _) => Some(TlsSource::SelfSigned { names: a.tls_names }),
         (None, Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
         _ => None,
     };
