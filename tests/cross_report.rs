@@ -339,6 +339,57 @@ async fn counts_reports_equal_what_the_detail_reports_list() {
             quota.iter().any(|q| q[2] != "0" || q[4] != "0"),
             "{period}: some mailboxes near or over quota"
         );
+        // Sites: the day-R totals equal the detail's sites existing on R.
+        for (detail_fn, counts_fn, storage_fn, deleted_col, used_col) in [
+            (
+                "getOneDriveUsageAccountDetail",
+                "getOneDriveUsageAccountCounts",
+                "getOneDriveUsageStorage",
+                3,
+                7,
+            ),
+            (
+                "getSharePointSiteUsageDetail",
+                "getSharePointSiteUsageSiteCounts",
+                "getSharePointSiteUsageStorage",
+                4,
+                10,
+            ),
+        ] {
+            let rows = csv_rows(
+                &srv,
+                &rpath("v1.0", &format!("{detail_fn}(period='{period}')")),
+            )
+            .await;
+            let live: Vec<&Vec<String>> =
+                rows.iter().filter(|r| r[deleted_col] == "False").collect();
+            assert!(!live.is_empty(), "{detail_fn} has sites");
+            let counts = csv_rows(
+                &srv,
+                &rpath("v1.0", &format!("{counts_fn}(period='{period}')")),
+            )
+            .await;
+            let storage = csv_rows(
+                &srv,
+                &rpath("v1.0", &format!("{storage_fn}(period='{period}')")),
+            )
+            .await;
+            assert_eq!(counts.len(), n as usize);
+            assert_eq!(
+                counts[0][2],
+                live.len().to_string(),
+                "{period} {counts_fn} total on R"
+            );
+            let used: u64 = live
+                .iter()
+                .map(|r| r[used_col].parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(
+                storage[0][2],
+                used.to_string(),
+                "{period} {storage_fn} on R"
+            );
+        }
         if period == "D7" {
             // Activations: Assigned = holders listed by ActiveUserDetail; Activated/Shared from
             // ActivationsUserDetail; ActivationCounts = the detail rows' platform sums.

@@ -8,11 +8,12 @@ use roaring::RoaringBitmap;
 use super::compact::{Deleted, Held, Names, UserIndex, device_key};
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{
-    Day, MAX_COUNTERS, Mailbox, MailboxState, Period, Platform, Record, Service, TenantId, Workload,
+    Day, MAX_COUNTERS, Mailbox, MailboxState, Period, Platform, Record, Service, Site, SiteState,
+    TenantId, Workload,
 };
 use crate::store::{
     ActivationRow, ActivityDay, Changeset, CounterBlock, CounterDay, LicenseRow, MailboxDayRow,
-    MailboxRow, ProductRow, Rows, TenantMeta, UserRow,
+    MailboxRow, ProductRow, Rows, SiteDayRow, SiteRow, TenantMeta, UserRow,
 };
 
 /// What the reports need of one user, compactly: about 84 bytes plus 12 per product and 24
@@ -45,6 +46,23 @@ pub struct MailboxFacts {
 impl MailboxFacts {
     /// The state as of `d`: the latest one dated on or before it.
     pub fn state_on(&self, d: Day) -> Option<&MailboxState> {
+        let i = self.days.partition_point(|x| x.0 <= d);
+        i.checked_sub(1).map(|i| &self.days[i].1)
+    }
+}
+
+/// A site (none until its `site` record) with its owner's user ordinal and its states by
+/// day, days ascending; a state holds until the next one.
+#[derive(Debug, Clone, Default)]
+pub struct SiteFacts {
+    pub site: Option<Site>,
+    pub owner: Option<u32>,
+    pub days: Vec<(Day, SiteState)>,
+}
+
+impl SiteFacts {
+    /// The state as of `d`: the latest one dated on or before it.
+    pub fn state_on(&self, d: Day) -> Option<&SiteState> {
         let i = self.days.partition_point(|x| x.0 <= d);
         i.checked_sub(1).map(|i| &self.days[i].1)
     }
@@ -126,6 +144,9 @@ pub struct TenantState {
     pub(super) counters: [BTreeMap<Day, CounterBlock>; 3],
     /// Per user ordinal with mailbox facts: the mailbox and its daily states.
     pub(super) mailboxes: BTreeMap<u32, MailboxFacts>,
+    /// Sites (OneDrive accounts and SharePoint sites) by site ordinal, and id → ordinal.
+    pub(super) sites: Vec<SiteFacts>,
+    pub(super) site_index: HashMap<String, u32>,
     pub(super) meta: TenantMeta,
     /// Bumped when users, licenses, products or activations change (activity alone does not).
     directory_version: u64,
@@ -146,6 +167,8 @@ impl TenantState {
             activity: Default::default(),
             counters: Default::default(),
             mailboxes: BTreeMap::new(),
+            sites: Vec::new(),
+            site_index: HashMap::new(),
             meta: TenantMeta::default(),
             directory_version: 0,
             windows: Windows::default(),
@@ -257,6 +280,11 @@ impl TenantState {
         self.windows = w;
     }
 
+    /// Sites and their daily states, by site ordinal.
+    pub fn sites(&self) -> &[SiteFacts] {
+        &self.sites
+    }
+
     /// Users' mailboxes and their daily states, by user ordinal.
     pub fn mailboxes(&self) -> &BTreeMap<u32, MailboxFacts> {
         &self.mailboxes
@@ -291,7 +319,9 @@ impl TenantState {
             max_activity: self.meta.max_activity,
             delta: DayKeyMap::default(),
             counts: HashMap::new(),
-            written: [0; 6],
+            written: [0; 8],
+            new_sites: HashMap::new(),
+            next_site: self.sites.len() as u32,
         }
     }
 
@@ -362,6 +392,23 @@ impl TenantState {
         for m in c.mailboxes {
             self.mailboxes.entry(m.ord).or_default().mailbox = Some(m.mailbox);
         }
+        for x in c.sites {
+            let i = x.ord as usize;
+            if i >= self.sites.len() {
+                self.sites.resize_with(i + 1, SiteFacts::default);
+            }
+            self.site_index.insert(x.site.id.clone(), x.ord);
+            self.sites[i].site = Some(x.site);
+            self.sites[i].owner = x.owner;
+        }
+        for x in c.site_days {
+            if let Some(f) = self.sites.get_mut(x.ord as usize) {
+                match f.days.binary_search_by_key(&x.day, |d| d.0) {
+                    Ok(i) => f.days[i].1 = x.state,
+                    Err(i) => f.days.insert(i, (x.day, x.state)),
+                }
+            }
+        }
         for d in c.mailbox_days {
             let days = &mut self.mailboxes.entry(d.ord).or_default().days;
             match days.binary_search_by_key(&d.day, |x| x.0) {
@@ -405,13 +452,16 @@ pub struct Planner<'s> {
     counts: HashMap<(Workload, Day), Vec<CountEntry>>,
     /// How many of `c`'s users, licenses, products, activations, mailboxes and mailbox days
     /// [`Planner::unwritten`] has handed out.
-    written: [usize; 6],
+    written: [usize; 8],
+    /// Sites first defined in this batch, and the next free site ordinal.
+    new_sites: HashMap<String, u32>,
+    next_site: u32,
 }
 
 impl Planner<'_> {
     /// The directory rows planned since the last call (for writing while planning).
     pub fn unwritten(&mut self) -> Rows<'_> {
-        let [u, l, p, a, m, md] = self.written;
+        let [u, l, p, a, m, md, st, sd] = self.written;
         self.written = [
             self.c.users.len(),
             self.c.licenses.len(),
@@ -419,6 +469,8 @@ impl Planner<'_> {
             self.c.activations.len(),
             self.c.mailboxes.len(),
             self.c.mailbox_days.len(),
+            self.c.sites.len(),
+            self.c.site_days.len(),
         ];
         Rows {
             users: &self.c.users[u..],
@@ -427,6 +479,8 @@ impl Planner<'_> {
             activations: &self.c.activations[a..],
             mailboxes: &self.c.mailboxes[m..],
             mailbox_days: &self.c.mailbox_days[md..],
+            sites: &self.c.sites[st..],
+            site_days: &self.c.site_days[sd..],
         }
     }
 
@@ -442,6 +496,8 @@ impl Planner<'_> {
             delta,
             counts,
             written: _,
+            new_sites,
+            next_site,
         } = self;
         let this = *state;
         for n in block {
@@ -566,6 +622,54 @@ impl Planner<'_> {
                     day: *date,
                     state: *state,
                 }),
+                Record::Site { site } => {
+                    let owner = site.owner.as_deref().map(resolve).transpose()?;
+                    let ord = match this
+                        .site_index
+                        .get(&site.id)
+                        .or_else(|| new_sites.get(&site.id))
+                    {
+                        Some(o) => *o,
+                        None => {
+                            let o = *next_site;
+                            *next_site =
+                                next_site.checked_add(1).ok_or_else(|| IngestError::Line {
+                                    line,
+                                    message: "the tenant has reached the limit of sites".into(),
+                                })?;
+                            new_sites.insert(site.id.clone(), o);
+                            o
+                        }
+                    };
+                    c.sites.push(SiteRow {
+                        ord,
+                        site: site.clone(),
+                        owner,
+                    });
+                }
+                Record::SiteDay {
+                    site_id,
+                    date,
+                    state,
+                } => {
+                    let ord = this
+                        .site_index
+                        .get(site_id)
+                        .or_else(|| new_sites.get(site_id))
+                        .copied()
+                        .ok_or_else(|| IngestError::Field {
+                            line,
+                            field: "siteId",
+                            message: format!(
+                                "unknown site '{site_id}': no earlier site record defines it"
+                            ),
+                        })?;
+                    c.site_days.push(SiteDayRow {
+                        ord,
+                        day: *date,
+                        state: *state,
+                    });
+                }
                 Record::Refresh { date } => {
                     if let Some(r) = *explicit
                         && *date < r

@@ -142,6 +142,7 @@ pub fn write_tenant(
     let before = |rng: &mut StdRng| first.minus(rng.gen_range(1..400)).to_string();
     let mut s = Summary::default();
     let mut dates_buf: Vec<&str> = Vec::with_capacity(days as usize);
+    let mut owners: Vec<String> = Vec::new();
 
     for i in 0..opts.users {
         let id = guid(&mut rng);
@@ -194,6 +195,28 @@ pub fn write_tenant(
         }
         if opts.usage && licensed_from[Service::Exchange.index()].is_some() {
             s.records += write_mailbox(out, &id, first, days, opts.seed, i)?;
+        }
+        if opts.usage && licensed_from[Service::OneDrive.index()].is_some() {
+            let url = format!(
+                "https://contoso-my.sharepoint.com/personal/user{i}_contoso_onmicrosoft_com"
+            );
+            s.records += write_site(
+                out,
+                SiteSpec {
+                    id: &format!("od-{i}"),
+                    kind: "oneDrive",
+                    url: &url,
+                    owner: Some(&id),
+                    template: "SPSPERS#10",
+                    salt: u64::from(i),
+                },
+                first,
+                days,
+                opts.seed,
+            )?;
+        }
+        if opts.usage && i % 25 == 0 {
+            owners.push(id.clone());
         }
         let mut products: Vec<&str> = plan.products.to_vec();
         if !products.is_empty() && rng.gen_bool(0.12) {
@@ -287,10 +310,97 @@ pub fn write_tenant(
             progress(u64::from(i));
         }
     }
+    // SharePoint sites: one per 25 users, owned by one of them, team, communication and
+    // classic templates.
+    for (k, owner) in owners.iter().enumerate() {
+        let template = ["GROUP#0", "SITEPAGEPUBLISHING#0", "STS#3"][k % 3];
+        let url = format!("https://contoso.sharepoint.com/sites/site{k}");
+        s.records += write_site(
+            out,
+            SiteSpec {
+                id: &format!("sp-{k:06}"),
+                kind: "sharePoint",
+                url: &url,
+                owner: Some(owner),
+                template,
+                salt: 1 << 40 | k as u64,
+            },
+            first,
+            days,
+            opts.seed,
+        )?;
+    }
     writeln!(out, r#"{{"type":"refresh","date":"{}"}}"#, opts.end)?;
     s.records += 1;
     progress(u64::from(opts.users));
     Ok(s)
+}
+
+struct SiteSpec<'a> {
+    id: &'a str,
+    kind: &'a str,
+    url: &'a str,
+    owner: Option<&'a str>,
+    template: &'a str,
+    salt: u64,
+}
+
+/// A site with growing files and storage and some activity most weekdays; ~2% deleted in
+/// the period; a state every day of the last week and weekly before.
+fn write_site(
+    out: &mut impl Write,
+    spec: SiteSpec<'_>,
+    first: Day,
+    days: i32,
+    seed: u64,
+) -> std::io::Result<u64> {
+    let mut rng = StdRng::seed_from_u64(seed ^ spec.salt.rotate_left(17) ^ 0x517E);
+    let created = first.minus(rng.gen_range(1..1000));
+    let deleted = if rng.gen_bool(0.02) {
+        format!("\"{}\"", first.plus(rng.gen_range(0..days)))
+    } else {
+        "null".to_string()
+    };
+    let owner = spec
+        .owner
+        .map_or("null".to_string(), |o| format!("\"{o}\""));
+    writeln!(
+        out,
+        r#"{{"type":"site","id":"{}","kind":"{}","url":"{}","ownerId":{owner},"rootWebTemplate":"{}","createdDate":"{created}","deletedDate":{deleted}}}"#,
+        spec.id, spec.kind, spec.url, spec.template
+    )?;
+    let sharepoint = spec.kind == "sharePoint";
+    let files_end: u64 = rng.gen_range(10..5000);
+    let bytes_per_file: u64 = rng.gen_range(50_000..2_000_000);
+    let allocated: u64 = if sharepoint { 25 << 40 } else { 1 << 40 };
+    let mut n = 1;
+    for d in 0..days {
+        if d < days - 7 && (days - 1 - d) % 7 != 0 {
+            continue;
+        }
+        let files = files_end.saturating_sub((days - 1 - d) as u64 * files_end / 600);
+        let weekday = first.plus(d).weekday() < 5;
+        let active = if weekday && rng.gen_bool(0.7) {
+            rng.gen_range(1..=files.clamp(1, 40))
+        } else {
+            0
+        };
+        let (views, visited) = if sharepoint && weekday {
+            let v = rng.gen_range(0..200);
+            (v, v / 3)
+        } else {
+            (0, 0)
+        };
+        writeln!(
+            out,
+            r#"{{"type":"siteDay","siteId":"{}","date":"{}","fileCount":{files},"activeFileCount":{active},"pageViewCount":{views},"visitedPageCount":{visited},"storageUsed":{},"storageAllocated":{allocated}}}"#,
+            spec.id,
+            first.plus(d),
+            files * bytes_per_file
+        )?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// A mailbox with growing storage: ~4% shared, ~1% room or equipment; quotas of a 50 GB

@@ -9,7 +9,7 @@ use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use super::IngestError;
 use crate::model::{
     Activation, Day, MAX_COUNTERS, Mailbox, MailboxState, Platform, RecipientType, Record, Service,
-    Span, Workload,
+    Site, SiteKind, SiteState, Span, Workload,
 };
 
 /// Any JSON value, borrowed where possible, remembering only what the contract needs.
@@ -170,6 +170,26 @@ struct Fields<'a> {
     deleted_item_count: Option<Val<'a>>,
     #[serde(borrow)]
     deleted_item_size: Option<Val<'a>>,
+    #[serde(rename = "kind", borrow)]
+    site_kind: Option<Val<'a>>,
+    #[serde(borrow)]
+    url: Option<Val<'a>>,
+    #[serde(borrow)]
+    owner_id: Option<Val<'a>>,
+    #[serde(borrow)]
+    root_web_template: Option<Val<'a>>,
+    #[serde(borrow)]
+    site_id: Option<Val<'a>>,
+    #[serde(borrow)]
+    file_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    active_file_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    page_view_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    visited_page_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    storage_allocated: Option<Val<'a>>,
 }
 
 struct Ctx {
@@ -528,6 +548,51 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
                 deleted_item_size: cx.count("deletedItemSize", f.deleted_item_size)?,
             },
         },
+        "site" => {
+            let id = cx.string("id", f.id)?;
+            let k = cx.string("kind", f.site_kind)?;
+            let kind = SiteKind::parse(&k).ok_or_else(|| {
+                cx.err(
+                    "kind",
+                    format!("unknown site kind '{k}' (expected oneDrive or sharePoint)"),
+                )
+            })?;
+            let owner = match f.owner_id {
+                None | Some(Val::Null) if kind == SiteKind::OneDrive => {
+                    return Err(cx.err("ownerId", "is required for a OneDrive account"));
+                }
+                None | Some(Val::Null) => None,
+                v => Some(cx.string("ownerId", v)?),
+            };
+            let created = cx.day("createdDate", f.created_date)?;
+            let deleted = cx.opt_day("deletedDate", f.deleted_date)?;
+            if deleted.is_some_and(|d| d < created) {
+                return Err(cx.err("deletedDate", "must not be before createdDate"));
+            }
+            Record::Site {
+                site: Site {
+                    id,
+                    kind,
+                    url: cx.string("url", f.url)?,
+                    owner,
+                    root_web_template: cx.text("rootWebTemplate", f.root_web_template)?,
+                    created,
+                    deleted,
+                },
+            }
+        }
+        "siteDay" => Record::SiteDay {
+            site_id: cx.string("siteId", f.site_id)?,
+            date: cx.day("date", f.date)?,
+            state: SiteState {
+                file_count: cx.count("fileCount", f.file_count)?,
+                active_file_count: cx.count("activeFileCount", f.active_file_count)?,
+                page_view_count: cx.count("pageViewCount", f.page_view_count)?,
+                visited_page_count: cx.count("visitedPageCount", f.visited_page_count)?,
+                storage_used: cx.count("storageUsed", f.storage_used)?,
+                storage_allocated: cx.count("storageAllocated", f.storage_allocated)?,
+            },
+        },
         "refresh" => Record::Refresh {
             date: cx.day("date", f.date)?,
         },
@@ -535,7 +600,7 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
             return Err(cx.err(
                 "type",
                 format!(
-                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, activityCounts, mailbox, mailboxDay, refresh)"
+                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, activityCounts, mailbox, mailboxDay, site, siteDay, refresh)"
                 ),
             ));
         }

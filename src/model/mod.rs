@@ -9,7 +9,7 @@ pub use day::{Day, DayParseError};
 pub use period::Period;
 pub use record::{
     Activation, MAX_COUNTERS, Mailbox, MailboxState, Platform, RecipientType, Record, Service,
-    Span, Workload,
+    Site, SiteKind, SiteState, Span, Workload,
 };
 
 /// A tenant id as it appears in tokens (`tid`) and URLs. Compared case-insensitively by

@@ -191,6 +191,50 @@ pub struct MailboxState {
     pub deleted_item_size: u64,
 }
 
+/// A site: a user's OneDrive account or a SharePoint site (key: its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub id: String,
+    pub kind: SiteKind,
+    pub url: String,
+    /// The owner's user id (required for a OneDrive account).
+    pub owner: Option<String>,
+    pub root_web_template: String,
+    pub created: Day,
+    pub deleted: Option<Day>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SiteKind {
+    OneDrive = 0,
+    SharePoint = 1,
+}
+
+impl SiteKind {
+    pub fn parse(s: &str) -> Option<SiteKind> {
+        match s {
+            "oneDrive" => Some(SiteKind::OneDrive),
+            "sharePoint" => Some(SiteKind::SharePoint),
+            _ => None,
+        }
+    }
+
+    pub fn from_index(i: usize) -> Option<SiteKind> {
+        [SiteKind::OneDrive, SiteKind::SharePoint].get(i).copied()
+    }
+}
+
+/// A site's state on one day (key: site and date); it holds until a later day's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SiteState {
+    pub file_count: u64,
+    pub active_file_count: u64,
+    pub page_view_count: u64,
+    pub visited_page_count: u64,
+    pub storage_used: u64,
+    pub storage_allocated: u64,
+}
+
 /// Activation platforms, in ActivationCounts column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Platform {
@@ -316,6 +360,14 @@ pub enum Record {
         date: Day,
         state: MailboxState,
     },
+    Site {
+        site: Site,
+    },
+    SiteDay {
+        site_id: String,
+        date: Day,
+        state: SiteState,
+    },
     Refresh {
         date: Day,
     },
@@ -325,7 +377,8 @@ impl Record {
     /// The user this record refers to, for records other than `user` and `refresh`.
     pub fn referenced_user(&self) -> Option<&str> {
         match self {
-            Record::User { .. } | Record::Refresh { .. } => None,
+            Record::User { .. } | Record::Refresh { .. } | Record::SiteDay { .. } => None,
+            Record::Site { site } => site.owner.as_deref(),
             Record::ServiceLicense { user_id, .. }
             | Record::ProductAssignment { user_id, .. }
             | Record::Activation { user_id, .. }

@@ -5,7 +5,7 @@
 //! is one entry here plus its computation.
 
 use super::table::{Query, Sink};
-use super::{ReportError, activations, active_users, mailbox, services, usage};
+use super::{ReportError, activations, active_users, mailbox, services, sites, usage};
 use crate::engine::TenantState;
 
 /// What a function takes in its parentheses.
@@ -438,6 +438,60 @@ const MAILBOX_STORAGE: &[Column] = &[
     REPORT_PERIOD,
 ];
 
+const SITE_TYPE: Column = col("Site Type", "siteType", Text);
+const STORAGE_USED: Column = col("Storage Used (Byte)", "storageUsedInBytes", Int);
+
+const SITE_TOTALS: &[Column] = &[
+    REFRESH,
+    SITE_TYPE,
+    col("Total", "total", Int),
+    col("Active", "active", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const SITE_STORAGE: &[Column] = &[REFRESH, SITE_TYPE, STORAGE_USED, REPORT_DATE, REPORT_PERIOD];
+
+const SITE_PAGES: &[Column] = &[
+    REFRESH,
+    SITE_TYPE,
+    col("Page View Count", "pageViewCount", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const ONEDRIVE_ACCOUNT_DETAIL: &[Column] = &[
+    REFRESH,
+    col("Site URL", "siteUrl", Text),
+    col("Owner Display Name", "ownerDisplayName", Text),
+    IS_DELETED,
+    LAST_ACTIVITY,
+    col("File Count", "fileCount", Int),
+    col("Active File Count", "activeFileCount", Int),
+    STORAGE_USED,
+    col("Storage Allocated (Byte)", "storageAllocatedInBytes", Int),
+    col("Owner Principal Name", "ownerPrincipalName", Text),
+    REPORT_PERIOD,
+];
+
+const SHAREPOINT_SITE_DETAIL: &[Column] = &[
+    REFRESH,
+    col("Site Id", "siteId", Text),
+    col("Site URL", "siteUrl", Text),
+    col("Owner Display Name", "ownerDisplayName", Text),
+    IS_DELETED,
+    LAST_ACTIVITY,
+    col("File Count", "fileCount", Int),
+    col("Active File Count", "activeFileCount", Int),
+    col("Page View Count", "pageViewCount", Int),
+    col("Visited Page Count", "visitedPageCount", Int),
+    STORAGE_USED,
+    col("Storage Allocated (Byte)", "storageAllocatedInBytes", Int),
+    col("Root Web Template", "rootWebTemplate", Text),
+    col("Owner Principal Name", "ownerPrincipalName", Text),
+    REPORT_PERIOD,
+];
+
 /// A summary report of the workload families: `period` only, every batch may change it.
 const fn daily(
     name: &'static str,
@@ -458,7 +512,7 @@ const fn daily(
     }
 }
 
-/// A per-user report of the workload families: `period` or `date=`.
+/// A per-user (or per-site) report of the workload families: `period` or `date=`.
 const fn per_user(
     name: &'static str,
     entity: &'static str,
@@ -653,6 +707,61 @@ pub static CATALOGUE: &[ReportDef] = &[
         "mailboxUsageStorage",
         MAILBOX_STORAGE,
         mailbox::storage,
+    ),
+    // OneDrive and SharePoint usage, per site.
+    per_user(
+        "getOneDriveUsageAccountDetail",
+        "oneDriveUsageAccountDetail",
+        ONEDRIVE_ACCOUNT_DETAIL,
+        sites::onedrive_account_detail,
+    ),
+    daily(
+        "getOneDriveUsageAccountCounts",
+        "oneDriveUsageAccountCounts",
+        SITE_TOTALS,
+        sites::onedrive_account_counts,
+    ),
+    daily(
+        "getOneDriveUsageFileCounts",
+        "oneDriveUsageFileCounts",
+        SITE_TOTALS,
+        sites::onedrive_file_counts,
+    ),
+    daily(
+        "getOneDriveUsageStorage",
+        "oneDriveUsageStorage",
+        SITE_STORAGE,
+        sites::onedrive_storage,
+    ),
+    per_user(
+        "getSharePointSiteUsageDetail",
+        "sharePointSiteUsageDetail",
+        SHAREPOINT_SITE_DETAIL,
+        sites::sharepoint_site_detail,
+    ),
+    daily(
+        "getSharePointSiteUsageFileCounts",
+        "sharePointSiteUsageFileCounts",
+        SITE_TOTALS,
+        sites::sharepoint_file_counts,
+    ),
+    daily(
+        "getSharePointSiteUsagePages",
+        "sharePointSiteUsagePages",
+        SITE_PAGES,
+        sites::sharepoint_pages,
+    ),
+    daily(
+        "getSharePointSiteUsageSiteCounts",
+        "sharePointSiteUsageSiteCounts",
+        SITE_TOTALS,
+        sites::sharepoint_site_counts,
+    ),
+    daily(
+        "getSharePointSiteUsageStorage",
+        "sharePointSiteUsageStorage",
+        SITE_STORAGE,
+        sites::sharepoint_storage,
     ),
 ];
 

@@ -8,6 +8,7 @@ mod active_users;
 pub mod catalogue;
 mod mailbox;
 mod services;
+mod sites;
 pub mod table;
 mod usage;
 

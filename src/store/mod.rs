@@ -9,7 +9,8 @@ pub use sqlite::SqliteStore;
 use roaring::RoaringBitmap;
 
 use crate::model::{
-    Activation, Day, MAX_COUNTERS, Mailbox, MailboxState, Service, Span, TenantId, Workload,
+    Activation, Day, MAX_COUNTERS, Mailbox, MailboxState, Service, Site, SiteState, Span, TenantId,
+    Workload,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,21 @@ pub struct MailboxDayRow {
     pub ord: u32,
     pub day: Day,
     pub state: MailboxState,
+}
+
+/// A site as stored: `ord` is its tenant-local dense ordinal; `owner` the owner's user ordinal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteRow {
+    pub ord: u32,
+    pub site: Site,
+    pub owner: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteDayRow {
+    pub ord: u32,
+    pub day: Day,
+    pub state: SiteState,
 }
 
 /// All users active in `service` on `day`, as a bitmap of ordinals.
@@ -177,6 +193,8 @@ pub struct Changeset {
     pub activations: Vec<ActivationRow>,
     pub mailboxes: Vec<MailboxRow>,
     pub mailbox_days: Vec<MailboxDayRow>,
+    pub sites: Vec<SiteRow>,
+    pub site_days: Vec<SiteDayRow>,
     /// The complete (merged) bitmap of each touched service-day.
     pub activity: Vec<ActivityDay>,
     /// The complete (merged) counters of each touched workload-day.
@@ -193,6 +211,8 @@ pub struct Rows<'a> {
     pub activations: &'a [ActivationRow],
     pub mailboxes: &'a [MailboxRow],
     pub mailbox_days: &'a [MailboxDayRow],
+    pub sites: &'a [SiteRow],
+    pub site_days: &'a [SiteDayRow],
 }
 
 impl Changeset {
@@ -204,6 +224,8 @@ impl Changeset {
             activations: &self.activations,
             mailboxes: &self.mailboxes,
             mailbox_days: &self.mailbox_days,
+            sites: &self.sites,
+            site_days: &self.site_days,
         }
     }
 }

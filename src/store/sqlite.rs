@@ -9,12 +9,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     ActivationRow, ActivityDay, BatchWriter, Changeset, CounterBlock, CounterDay, LicenseRow,
-    MailboxDayRow, MailboxRow, ProductRow, ReportSettings, Rows, Store, StoreError, TenantMeta,
-    UserRow,
+    MailboxDayRow, MailboxRow, ProductRow, ReportSettings, Rows, SiteDayRow, SiteRow, Store,
+    StoreError, TenantMeta, UserRow,
 };
 use crate::model::{
-    Activation, Day, Mailbox, MailboxState, Platform, RecipientType, Service, Span, TenantId,
-    Workload,
+    Activation, Day, Mailbox, MailboxState, Platform, RecipientType, Service, Site, SiteKind,
+    SiteState, Span, TenantId, Workload,
 };
 
 const SCHEMA: &str = "
@@ -61,6 +61,17 @@ CREATE TABLE IF NOT EXISTS mailboxes (
 CREATE TABLE IF NOT EXISTS mailbox_days (
     tid TEXT NOT NULL, ord INTEGER NOT NULL, day INTEGER NOT NULL, item_count INTEGER NOT NULL,
     storage_used INTEGER NOT NULL, deleted_item_count INTEGER NOT NULL, deleted_item_size INTEGER NOT NULL,
+    PRIMARY KEY (tid, ord, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sites (
+    tid TEXT NOT NULL, ord INTEGER NOT NULL, id TEXT NOT NULL, kind INTEGER NOT NULL, url TEXT NOT NULL,
+    owner_id TEXT, owner_ord INTEGER, template TEXT NOT NULL, created INTEGER NOT NULL, deleted INTEGER,
+    PRIMARY KEY (tid, ord)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS site_days (
+    tid TEXT NOT NULL, ord INTEGER NOT NULL, day INTEGER NOT NULL, file_count INTEGER NOT NULL,
+    active_file_count INTEGER NOT NULL, page_views INTEGER NOT NULL, visited_pages INTEGER NOT NULL,
+    storage_used INTEGER NOT NULL, storage_allocated INTEGER NOT NULL,
     PRIMARY KEY (tid, ord, day)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS report_settings (
@@ -195,6 +206,42 @@ fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
             x.storage_used as i64,
             x.deleted_item_count as i64,
             x.deleted_item_size as i64
+        ])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO sites (tid, ord, id, kind, url, owner_id, owner_ord, template, created, deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for x in r.sites {
+        st.execute(params![
+            t,
+            x.ord,
+            x.site.id,
+            x.site.kind as i64,
+            x.site.url,
+            x.site.owner,
+            x.owner,
+            x.site.root_web_template,
+            x.site.created.0,
+            x.site.deleted.map(|d| d.0)
+        ])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO site_days (tid, ord, day, file_count, active_file_count, page_views,
+         visited_pages, storage_used, storage_allocated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for x in r.site_days {
+        let v = &x.state;
+        st.execute(params![
+            t,
+            x.ord,
+            x.day.0,
+            v.file_count as i64,
+            v.active_file_count as i64,
+            v.page_view_count as i64,
+            v.visited_page_count as i64,
+            v.storage_used as i64,
+            v.storage_allocated as i64
         ])?;
     }
     Ok(())
@@ -455,6 +502,54 @@ fn read(conn: &Connection, t: &str, sink: &mut dyn FnMut(Changeset)) -> Result<b
                 storage_used: big(3)?,
                 deleted_item_count: big(4)?,
                 deleted_item_size: big(5)?,
+            },
+        });
+        flush(&mut c, &mut n, false);
+    }
+
+    let mut st = conn
+        .prepare(
+            "SELECT ord, id, kind, url, owner_id, owner_ord, template, created, deleted
+             FROM sites WHERE tid = ?1 ORDER BY ord",
+        )
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        c.sites.push(SiteRow {
+            ord: r.get(0).map_err(db)?,
+            site: Site {
+                id: r.get(1).map_err(db)?,
+                kind: SiteKind::from_index(r.get::<_, i64>(2).map_err(db)? as usize)
+                    .ok_or_else(|| corrupt("unknown site kind"))?,
+                url: r.get(3).map_err(db)?,
+                owner: r.get(4).map_err(db)?,
+                root_web_template: r.get(6).map_err(db)?,
+                created: Day(r.get::<_, i64>(7).map_err(db)? as i32),
+                deleted: opt_day(r.get(8).map_err(db)?),
+            },
+            owner: r.get(5).map_err(db)?,
+        });
+        flush(&mut c, &mut n, false);
+    }
+    let mut st = conn
+        .prepare(
+            "SELECT ord, day, file_count, active_file_count, page_views, visited_pages, storage_used,
+             storage_allocated FROM site_days WHERE tid = ?1 ORDER BY ord, day",
+        )
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let big = |i: usize| r.get::<_, i64>(i).map(|v| v as u64).map_err(db);
+        c.site_days.push(SiteDayRow {
+            ord: r.get(0).map_err(db)?,
+            day: Day(r.get::<_, i64>(1).map_err(db)? as i32),
+            state: SiteState {
+                file_count: big(2)?,
+                active_file_count: big(3)?,
+                page_view_count: big(4)?,
+                visited_page_count: big(5)?,
+                storage_used: big(6)?,
+                storage_allocated: big(7)?,
             },
         });
         flush(&mut c, &mut n, false);
