@@ -20,6 +20,13 @@ def auth(env, app=None):
     return {"Authorization": "Bearer " + token(env, app)}
 
 
+def set_concealed(env, on):
+    with http(env) as c:
+        r = c.patch(env.base + "/v1.0/admin/reportSettings", headers=auth(env), json={"displayConcealedNames": on})
+        assert r.status_code == 204, r.text
+        assert c.get(env.base + "/v1.0/admin/reportSettings", headers=auth(env)).json()["displayConcealedNames"] is on
+
+
 def path_of(report, period=None, date=None, version="v1.0"):
     f = FUNCTIONS[report]
     if date is not None:

@@ -49,6 +49,8 @@ def main():
     rows, cells = [], {}
     waiting = [r["pending"] for r in results if r.get("pending")]
     results = [r for r in results if not r.get("pending")]
+    # Rows in the order the Python and JS clients first check them; the CLI's own rows last.
+    results = [r for r in results if r["client"] != CLIENTS[3]] + [r for r in results if r["client"] == CLIENTS[3]]
     for r in results:
         if r["row"] not in cells:
             rows.append(r["row"])

@@ -7,7 +7,11 @@ import csv
 import datetime
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 import urllib.parse
 
 import httpx
@@ -15,7 +19,7 @@ import jwt
 import pytest
 
 import oracle
-from features import FUNCTIONS, auth, feature, http, path_of
+from features import FUNCTIONS, auth, feature, http, path_of, set_concealed
 from test_clients import PERIODS, SCOPE, credential, sdk_client, token
 
 V1 = "python msgraph-sdk v1.0"
@@ -41,13 +45,6 @@ def csv_rows(body):
     text = body[3:].decode()
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", ""), "CRLF line ends"
     return list(csv.reader(io.StringIO(text, newline="")))
-
-
-def set_concealed(env, on):
-    with http(env) as c:
-        r = c.patch(env.base + "/v1.0/admin/reportSettings", headers=auth(env), json={"displayConcealedNames": on})
-        assert r.status_code == 204, r.text
-        assert c.get(env.base + "/v1.0/admin/reportSettings", headers=auth(env)).json()["displayConcealedNames"] is on
 
 
 def check_rows(env, report, got_rows, want, concealed, digests):
@@ -255,22 +252,78 @@ def test_python_beta_sdk_typed_json(env, record):
 
 # ------------------------------------------------------------------ raw HTTPS: URL forms, paging, errors
 
+def url_forms(env):
+    """(row, path, (report, period, date)) of the new functions' URL forms."""
+    r = env.oracle.r
+    return [
+        ("getOffice365ActivationsUserDetail()", "/v1.0/reports/getOffice365ActivationsUserDetail()", ("ActivationsUserDetail", None, None)),
+        ("getOffice365ActivationsUserDetail", "/v1.0/reports/getOffice365ActivationsUserDetail", ("ActivationsUserDetail", None, None)),
+        ("microsoft.graph.getOffice365ActivationsUserDetail()", "/v1.0/reports/microsoft.graph.getOffice365ActivationsUserDetail()", ("ActivationsUserDetail", None, None)),
+        ("beta getOffice365ActivationsUserDetail() as CSV", "/beta/reports/getOffice365ActivationsUserDetail()?$format=text/csv", ("ActivationsUserDetail", None, None)),
+        ("getOffice365ActiveUserCounts(period='D7')", "/v1.0/reports/getOffice365ActiveUserCounts(period='D7')", ("ActiveUserCounts", "D7", None)),
+        ("getOffice365ActiveUserCounts(period=%27D30%27)", "/v1.0/reports/getOffice365ActiveUserCounts(period=%27D30%27)", ("ActiveUserCounts", "D30", None)),
+        ("microsoft.graph.getOffice365ActiveUserCounts(period='D90')", "/v1.0/reports/microsoft.graph.getOffice365ActiveUserCounts(period='D90')", ("ActiveUserCounts", "D90", None)),
+        ("getOffice365ActiveUserDetail(period='D7')", "/v1.0/reports/getOffice365ActiveUserDetail(period='D7')", ("ActiveUserDetail", "D7", None)),
+        ("beta getOffice365ActiveUserDetail(period='D30') as CSV", "/beta/reports/getOffice365ActiveUserDetail(period='D30')?$format=text/csv", ("ActiveUserDetail", "D30", None)),
+        ("getOffice365ActiveUserDetail(date=R)", f"/v1.0/reports/getOffice365ActiveUserDetail(date={r})", ("ActiveUserDetail", None, r)),
+        ("getOffice365ActiveUserDetail(date='R-6') (quoted date)", f"/v1.0/reports/getOffice365ActiveUserDetail(date='{oracle.shift(r, -6)}')", ("ActiveUserDetail", None, oracle.shift(r, -6))),
+        ("getOffice365ActiveUserDetail(date=R-7)", f"/v1.0/reports/getOffice365ActiveUserDetail(date={oracle.shift(r, -7)})", ("ActiveUserDetail", None, oracle.shift(r, -7))),
+    ]
+
+
+def test_curl_new_url_forms(env, record):
+    for f in FUNCTIONS:
+        feature(env, f)
+    feature(env, "reportSettings")
+    set_concealed(env, False)
+    curl = shutil.which("curl")
+    assert curl, "curl is needed"
+    tok = token(env)
+    for row, path, (report, period, date) in url_forms(env):
+        out = subprocess.run([curl, "-sS", "-g", "-L", "--cacert", env.ca, "-H", "Authorization: Bearer " + tok,
+                              env.base + path.replace("'", "%27")], check=True, capture_output=True).stdout
+        assert out == oracle.expected_new(env.oracle, report, period, date), row
+        record(row, "curl -L")
+
+
+def test_js_graph_client_new_reports(env, record):
+    """The JavaScript graph client (conformance/js/graph_client_test.mjs) on the new functions."""
+    for f in FUNCTIONS:
+        feature(env, f)
+    feature(env, "reportSettings")
+    set_concealed(env, False)
+    exp = tempfile.mkdtemp(prefix="rr-js-families-")
+    cases = []
+    for i, (row, path, key) in enumerate(url_forms(env)):
+        if "%27" in path or "$format" in path or "date='" in path:
+            continue
+        name = os.path.join(exp, f"{i}.csv")
+        with open(name, "wb") as f:
+            f.write(oracle.expected_new(env.oracle, *key))
+        version, api = path.split("/reports/", 1)
+        cases.append({"row": row, "version": version.strip("/"), "api": "/reports/" + api, "expected": name})
+    with open(os.path.join(exp, "cases.json"), "w") as f:
+        json.dump(cases, f)
+    out = os.path.join(exp, "results.json")
+    envv = dict(os.environ, NODE_EXTRA_CA_CERTS=env.ca, RR_BASE=env.base + "/", RR_TOKEN=token(env),
+                RR_CASES=os.path.join(exp, "cases.json"), RR_RESULTS=out)
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = subprocess.run(["node", "--test", os.path.join(here, "js", "graph_client_test.mjs")], env=envv, capture_output=True, text=True, cwd=here)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    with open(out) as f:
+        results = json.load(f)
+    assert len(results) == len(cases) and all(r["ok"] for r in results), results
+    for r in results:
+        record(r["row"], "js graph-client", r["ok"])
+
+
 def test_raw_url_forms_and_v1_accept(env, record):
     for f in FUNCTIONS:
         feature(env, f)
     feature(env, "reportSettings")
     set_concealed(env, False)
-    t, r = env.oracle, env.oracle.r
-    forms = [
-        ("getOffice365ActivationsUserDetail", "/v1.0/reports/getOffice365ActivationsUserDetail", ("ActivationsUserDetail", None, None)),
-        ("microsoft.graph.getOffice365ActivationsUserDetail()", "/v1.0/reports/microsoft.graph.getOffice365ActivationsUserDetail()", ("ActivationsUserDetail", None, None)),
-        ("beta getOffice365ActivationsUserDetail() as CSV", "/beta/reports/getOffice365ActivationsUserDetail()?$format=text/csv", ("ActivationsUserDetail", None, None)),
-        ("getOffice365ActiveUserCounts(period=%27D30%27)", "/v1.0/reports/getOffice365ActiveUserCounts(period=%27D30%27)", ("ActiveUserCounts", "D30", None)),
-        ("microsoft.graph.getOffice365ActiveUserCounts(period='D90')", "/v1.0/reports/microsoft.graph.getOffice365ActiveUserCounts(period='D90')", ("ActiveUserCounts", "D90", None)),
-        ("beta getOffice365ActiveUserDetail(period='D30') as CSV", "/beta/reports/getOffice365ActiveUserDetail(period='D30')?$format=text/csv", ("ActiveUserDetail", "D30", None)),
-        ("getOffice365ActiveUserDetail(date='R-6') (quoted date)", f"/v1.0/reports/getOffice365ActiveUserDetail(date='{oracle.shift(r, -6)}')", ("ActiveUserDetail", None, oracle.shift(r, -6))),
-        ("getOffice365ActiveUserDetail(date=R-7)", f"/v1.0/reports/getOffice365ActiveUserDetail(date={oracle.shift(r, -7)})", ("ActiveUserDetail", None, oracle.shift(r, -7))),
-    ]
+    t = env.oracle
+    forms = url_forms(env)
     with httpx.Client(verify=env.ca, follow_redirects=True, timeout=60) as c:
         h = auth(env)
         for row, path, (report, period, date) in forms:
