@@ -14,7 +14,7 @@ use super::state::{ActivationState, MailboxFacts, SiteFacts, TenantState, UserSt
 use crate::model::{
     Day, Mailbox, MailboxState, Platform, RecipientType, Site, SiteKind, SiteState, TenantId,
 };
-use crate::store::{CounterBlock, TenantMeta};
+use crate::store::{ClientDay, CounterBlock, TenantMeta};
 
 /// `03`: user names, activity counters, mailboxes and sites added (an older snapshot is refused, and the
 /// tenant loads from the store).
@@ -214,6 +214,13 @@ fn encode(s: &TenantState, out: impl Write) -> std::io::Result<()> {
             w.bytes(&buf);
         }
     }
+    w.u32(s.clients.len() as u32);
+    for (d, signals) in &s.clients {
+        w.i32(d.0);
+        buf.clear();
+        ClientDay::encode(signals, &mut buf);
+        w.bytes(&buf);
+    }
     w.u32(s.mailboxes.len() as u32);
     for (ord, m) in &s.mailboxes {
         w.u32(*ord);
@@ -377,6 +384,11 @@ fn decode(tid: &TenantId, inp: impl Read, len: u64) -> Option<TenantState> {
             m.insert(d, block);
         }
         *days = m;
+    }
+    for _ in 0..r.count(8)? {
+        let d = Day(r.i32()?);
+        let signals = ClientDay::decode(r.bytes_into(&mut buf)?)?;
+        s.clients.insert(d, signals);
     }
     for _ in 0..r.count(9)? {
         let ord = r.u32()?;

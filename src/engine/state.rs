@@ -8,12 +8,13 @@ use roaring::RoaringBitmap;
 use super::compact::{Deleted, Held, Names, UserIndex, device_key};
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{
-    Day, MAX_COUNTERS, Mailbox, MailboxState, Period, Platform, Record, Service, Site, SiteState,
-    TenantId, Workload,
+    Day, EMAIL_APPS, MAX_COUNTERS, Mailbox, MailboxState, Period, Platform, Record, Service, Site,
+    SiteState, TenantId, Workload,
 };
 use crate::store::{
-    ActivationRow, ActivityDay, Changeset, CounterBlock, CounterDay, LicenseRow, MailboxDayRow,
-    MailboxRow, ProductRow, Rows, SiteDayRow, SiteRow, TenantMeta, UserRow,
+    ActivationRow, ActivityDay, CLIENT_SIGNALS, Changeset, ClientDay, CounterBlock, CounterDay,
+    LicenseRow, MailboxDayRow, MailboxRow, ProductRow, Rows, SiteDayRow, SiteRow, TenantMeta,
+    UserRow,
 };
 
 /// What the reports need of one user, compactly: about 84 bytes plus 12 per product and 24
@@ -142,6 +143,8 @@ pub struct TenantState {
     pub(super) activity: [BTreeMap<Day, RoaringBitmap>; 6],
     /// Per workload ([`Workload::index`]) and day, the users' activity counters.
     pub(super) counters: [BTreeMap<Day, CounterBlock>; 3],
+    /// Per day, the users of each email client and Outlook version ([`CLIENT_SIGNALS`]).
+    pub(super) clients: BTreeMap<Day, Vec<RoaringBitmap>>,
     /// Per user ordinal with mailbox facts: the mailbox and its daily states.
     pub(super) mailboxes: BTreeMap<u32, MailboxFacts>,
     /// Sites (OneDrive accounts and SharePoint sites) by site ordinal, and id → ordinal.
@@ -166,6 +169,7 @@ impl TenantState {
             product_index: HashMap::new(),
             activity: Default::default(),
             counters: Default::default(),
+            clients: BTreeMap::new(),
             mailboxes: BTreeMap::new(),
             sites: Vec::new(),
             site_index: HashMap::new(),
@@ -280,6 +284,11 @@ impl TenantState {
         self.windows = w;
     }
 
+    /// Per day, the users of each email client (the first nine) and Outlook version.
+    pub fn email_clients(&self) -> &BTreeMap<Day, Vec<RoaringBitmap>> {
+        &self.clients
+    }
+
     /// Sites and their daily states, by site ordinal.
     pub fn sites(&self) -> &[SiteFacts] {
         &self.sites
@@ -322,6 +331,7 @@ impl TenantState {
             written: [0; 8],
             new_sites: HashMap::new(),
             next_site: self.sites.len() as u32,
+            clients: HashMap::new(),
         }
     }
 
@@ -388,6 +398,9 @@ impl TenantState {
         }
         for x in c.counters {
             self.counters[x.workload.index()].insert(x.day, x.block);
+        }
+        for x in c.clients {
+            self.clients.insert(x.day, x.signals);
         }
         for m in c.mailboxes {
             self.mailboxes.entry(m.ord).or_default().mailbox = Some(m.mailbox);
@@ -456,6 +469,8 @@ pub struct Planner<'s> {
     /// Sites first defined in this batch, and the next free site ordinal.
     new_sites: HashMap<String, u32>,
     next_site: u32,
+    /// `emailClients` of the batch per day, in line order: (user, clients, version).
+    clients: HashMap<Day, Vec<(u32, u16, Option<u8>)>>,
 }
 
 impl Planner<'_> {
@@ -498,6 +513,7 @@ impl Planner<'_> {
             written: _,
             new_sites,
             next_site,
+            clients,
         } = self;
         let this = *state;
         for n in block {
@@ -670,6 +686,18 @@ impl Planner<'_> {
                         state: *state,
                     });
                 }
+                Record::EmailClients {
+                    user_id,
+                    date,
+                    apps,
+                    outlook_version,
+                } => {
+                    let ord = resolve(user_id)?;
+                    clients
+                        .entry(*date)
+                        .or_default()
+                        .push((ord, *apps, *outlook_version));
+                }
                 Record::Refresh { date } => {
                     if let Some(r) = *explicit
                         && *date < r
@@ -717,9 +745,38 @@ impl Planner<'_> {
             })
             .collect();
         counters.sort_by_key(|c| (c.workload, c.day));
+        let mut clients: Vec<ClientDay> = self
+            .clients
+            .into_iter()
+            .map(|(day, updates)| {
+                let mut signals = self
+                    .state
+                    .clients
+                    .get(&day)
+                    .cloned()
+                    .unwrap_or_else(|| vec![RoaringBitmap::new(); CLIENT_SIGNALS]);
+                // In line order, so a later record of a user replaces an earlier one.
+                for (ord, apps, version) in updates {
+                    for b in signals.iter_mut() {
+                        b.remove(ord);
+                    }
+                    for (bit, b) in signals.iter_mut().take(EMAIL_APPS.len()).enumerate() {
+                        if apps & (1 << bit) != 0 {
+                            b.insert(ord);
+                        }
+                    }
+                    if let Some(v) = version {
+                        signals[EMAIL_APPS.len() + v as usize].insert(ord);
+                    }
+                }
+                ClientDay { day, signals }
+            })
+            .collect();
+        clients.sort_by_key(|c| c.day);
         let mut c = self.c;
         c.activity = activity;
         c.counters = counters;
+        c.clients = clients;
         c.meta = TenantMeta {
             explicit_refresh: self.explicit,
             max_activity: self.max_activity,

@@ -482,6 +482,34 @@ fn write_counters(
         Workload::OneDrive => &[(1, 15), (0, 30), (0, 3), (0, 1)],
         Workload::SharePoint => &[(0, 10), (0, 5), (0, 2), (0, 1), (1, 25)],
     };
+    // Email users keep their clients: a desktop client (most often Outlook for Windows), the
+    // web, sometimes a phone; a few use POP3/IMAP4/SMTP; Outlook versions mostly M365.
+    let (desktop, version) = match rng.gen_range(0..100) {
+        0..=64 => (
+            "outlookForWindows",
+            Some(
+                [
+                    "M365",
+                    "2019",
+                    "2016",
+                    "2013",
+                    "2010",
+                    "2007",
+                    "undetermined",
+                ][pick(&mut rng, &[70u32, 10, 10, 5, 2, 1, 2], |w| *w)],
+            ),
+        ),
+        65..=74 => ("outlookForMac", None),
+        75..=79 => ("mailForMac", None),
+        80..=84 => (
+            ["pop3App", "imap4App", "smtpApp"][rng.gen_range(0..3)],
+            None,
+        ),
+        _ => ("outlookForWeb", None),
+    };
+    let mobile =
+        ["outlookForMobile", "otherForMobile", ""][pick(&mut rng, &[45u32, 15, 40], |w| *w)];
+    let mut n = 0;
     for d in dates {
         write!(
             out,
@@ -492,8 +520,26 @@ fn write_counters(
             write!(out, r#","{name}":{}"#, rng.gen_range(*lo..=*hi))?;
         }
         out.write_all(b"}\n")?;
+        n += 1;
+        if workload == Workload::Exchange {
+            let mut clients = vec![desktop];
+            if desktop != "outlookForWeb" && rng.gen_bool(0.3) {
+                clients.push("outlookForWeb");
+            }
+            if !mobile.is_empty() && rng.gen_bool(0.5) {
+                clients.push(mobile);
+            }
+            let list: Vec<String> = clients.iter().map(|c| format!("\"{c}\"")).collect();
+            let version = version.map_or("null".to_string(), |v| format!("\"{v}\""));
+            writeln!(
+                out,
+                r#"{{"type":"emailClients","userId":"{id}","date":"{d}","clients":[{}],"outlookVersion":{version}}}"#,
+                list.join(",")
+            )?;
+            n += 1;
+        }
     }
-    Ok(dates.len() as u64)
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::IngestError;
 use crate::model::{
-    Activation, Day, MAX_COUNTERS, Mailbox, MailboxState, Platform, RecipientType, Record, Service,
-    Site, SiteKind, SiteState, Span, Workload,
+    Activation, Day, EMAIL_APPS, MAX_COUNTERS, Mailbox, MailboxState, OUTLOOK_VERSIONS, Platform,
+    RecipientType, Record, Service, Site, SiteKind, SiteState, Span, Workload,
 };
 
 /// Any JSON value, borrowed where possible, remembering only what the contract needs.
@@ -190,6 +190,10 @@ struct Fields<'a> {
     visited_page_count: Option<Val<'a>>,
     #[serde(borrow)]
     storage_allocated: Option<Val<'a>>,
+    #[serde(borrow)]
+    clients: Option<Val<'a>>,
+    #[serde(borrow)]
+    outlook_version: Option<Val<'a>>,
 }
 
 struct Ctx {
@@ -593,6 +597,61 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
                 storage_allocated: cx.count("storageAllocated", f.storage_allocated)?,
             },
         },
+        "emailClients" => {
+            let user_id = cx.string("userId", f.user_id)?;
+            let date = cx.day("date", f.date)?;
+            let mut apps = 0u16;
+            match f.clients {
+                Some(Val::Array(items)) => {
+                    for item in items {
+                        let name = cx.string("clients", Some(item))?;
+                        let bit = EMAIL_APPS.iter().position(|a| *a == name).ok_or_else(|| {
+                            cx.err(
+                                "clients",
+                                format!(
+                                    "unknown email client '{name}' (expected any of {})",
+                                    EMAIL_APPS.join(", ")
+                                ),
+                            )
+                        })?;
+                        apps |= 1 << bit;
+                    }
+                }
+                None => return Err(cx.err("clients", "is required")),
+                Some(other) => {
+                    return Err(cx.err(
+                        "clients",
+                        format!("expected an array of client names, found {}", other.kind()),
+                    ));
+                }
+            }
+            let outlook_version = match f.outlook_version {
+                None | Some(Val::Null) => None,
+                v => {
+                    let name = cx.string("outlookVersion", v)?;
+                    Some(
+                        OUTLOOK_VERSIONS
+                            .iter()
+                            .position(|x| *x == name)
+                            .ok_or_else(|| {
+                                cx.err(
+                                    "outlookVersion",
+                                    format!(
+                                        "unknown Outlook version '{name}' (expected one of {})",
+                                        OUTLOOK_VERSIONS.join(", ")
+                                    ),
+                                )
+                            })? as u8,
+                    )
+                }
+            };
+            Record::EmailClients {
+                user_id,
+                date,
+                apps,
+                outlook_version,
+            }
+        }
         "refresh" => Record::Refresh {
             date: cx.day("date", f.date)?,
         },
@@ -600,7 +659,7 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
             return Err(cx.err(
                 "type",
                 format!(
-                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, activityCounts, mailbox, mailboxDay, site, siteDay, refresh)"
+                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, activityCounts, mailbox, mailboxDay, site, siteDay, emailClients, refresh)"
                 ),
             ));
         }

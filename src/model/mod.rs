@@ -8,8 +8,8 @@ mod record;
 pub use day::{Day, DayParseError};
 pub use period::Period;
 pub use record::{
-    Activation, MAX_COUNTERS, Mailbox, MailboxState, Platform, RecipientType, Record, Service,
-    Site, SiteKind, SiteState, Span, Workload,
+    Activation, EMAIL_APPS, MAX_COUNTERS, Mailbox, MailboxState, OUTLOOK_VERSIONS, Platform,
+    RecipientType, Record, Service, Site, SiteKind, SiteState, Span, Workload,
 };
 
 /// A tenant id as it appears in tokens (`tid`) and URLs. Compared case-insensitively by

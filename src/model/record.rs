@@ -235,6 +235,31 @@ pub struct SiteState {
     pub storage_allocated: u64,
 }
 
+/// The email clients of the email app usage reports, in their column order, as the
+/// `emailClients` record names them.
+pub const EMAIL_APPS: [&str; 9] = [
+    "mailForMac",
+    "outlookForMac",
+    "outlookForWindows",
+    "outlookForMobile",
+    "otherForMobile",
+    "outlookForWeb",
+    "pop3App",
+    "imap4App",
+    "smtpApp",
+];
+
+/// The Outlook versions of EmailAppUsageVersionsUserCounts, as `outlookVersion` names them.
+pub const OUTLOOK_VERSIONS: [&str; 7] = [
+    "2007",
+    "2010",
+    "2013",
+    "2016",
+    "2019",
+    "M365",
+    "undetermined",
+];
+
 /// Activation platforms, in ActivationCounts column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Platform {
@@ -368,6 +393,14 @@ pub enum Record {
         date: Day,
         state: SiteState,
     },
+    /// The email clients (bits in [`EMAIL_APPS`] order) and Outlook version (index into
+    /// [`OUTLOOK_VERSIONS`]) a user used on a day (key: user and date).
+    EmailClients {
+        user_id: String,
+        date: Day,
+        apps: u16,
+        outlook_version: Option<u8>,
+    },
     Refresh {
         date: Day,
     },
@@ -386,7 +419,8 @@ impl Record {
             | Record::ActivityDates { user_id, .. }
             | Record::ActivityCounts { user_id, .. }
             | Record::Mailbox { user_id, .. }
-            | Record::MailboxDay { user_id, .. } => Some(user_id),
+            | Record::MailboxDay { user_id, .. }
+            | Record::EmailClients { user_id, .. } => Some(user_id),
         }
     }
 }

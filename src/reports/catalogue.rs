@@ -5,7 +5,7 @@
 //! is one entry here plus its computation.
 
 use super::table::{Query, Sink};
-use super::{ReportError, activations, active_users, mailbox, services, sites, usage};
+use super::{ReportError, activations, active_users, email_apps, mailbox, services, sites, usage};
 use crate::engine::TenantState;
 
 /// What a function takes in its parentheses.
@@ -492,6 +492,70 @@ const SHAREPOINT_SITE_DETAIL: &[Column] = &[
     REPORT_PERIOD,
 ];
 
+const EMAIL_APPS_COLUMNS: [Column; 9] = [
+    col("Mail For Mac", "mailForMac", Int),
+    col("Outlook For Mac", "outlookForMac", Int),
+    col("Outlook For Windows", "outlookForWindows", Int),
+    col("Outlook For Mobile", "outlookForMobile", Int),
+    col("Other For Mobile", "otherForMobile", Int),
+    col("Outlook For Web", "outlookForWeb", Int),
+    col("POP3 App", "pop3App", Int),
+    col("IMAP4 App", "imap4App", Int),
+    col("SMTP App", "smtpApp", Int),
+];
+
+const fn apps<const N: usize>(head: [Column; 1], tail: &[Column]) -> [Column; N] {
+    let mut out = [REFRESH; N];
+    out[0] = head[0];
+    let mut i = 0;
+    while i < EMAIL_APPS_COLUMNS.len() {
+        out[1 + i] = EMAIL_APPS_COLUMNS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < tail.len() {
+        out[1 + EMAIL_APPS_COLUMNS.len() + j] = tail[j];
+        j += 1;
+    }
+    out
+}
+
+const EMAIL_APPS_USER_COUNTS: [Column; 11] = apps([REFRESH], &[REPORT_PERIOD]);
+const EMAIL_APP_USER_COUNTS: [Column; 12] = apps([REFRESH], &[REPORT_DATE, REPORT_PERIOD]);
+
+/// The app columns are `Yes` or empty per user (text).
+const EMAIL_APP_USER_DETAIL: &[Column] = &[
+    REFRESH,
+    UPN,
+    DISPLAY,
+    IS_DELETED,
+    DELETED_DATE,
+    LAST_ACTIVITY,
+    col("Mail For Mac", "mailForMac", Text),
+    col("Outlook For Mac", "outlookForMac", Text),
+    col("Outlook For Windows", "outlookForWindows", Text),
+    col("Outlook For Mobile", "outlookForMobile", Text),
+    col("Other For Mobile", "otherForMobile", Text),
+    col("Outlook For Web", "outlookForWeb", Text),
+    col("POP3 App", "pop3App", Text),
+    col("IMAP4 App", "imap4App", Text),
+    col("SMTP App", "smtpApp", Text),
+    REPORT_PERIOD,
+];
+
+/// Graph's order: Report Period sits between Undetermined and Outlook M365.
+const EMAIL_VERSIONS_USER_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Outlook 2016", "outlook2016", Int),
+    col("Outlook 2013", "outlook2013", Int),
+    col("Outlook 2010", "outlook2010", Int),
+    col("Outlook 2007", "outlook2007", Int),
+    col("Undetermined", "undetermined", Int),
+    REPORT_PERIOD,
+    col("Outlook M365", "outlookM365", Int),
+    col("Outlook 2019", "outlook2019", Int),
+];
+
 /// A summary report of the workload families: `period` only, every batch may change it.
 const fn daily(
     name: &'static str,
@@ -762,6 +826,31 @@ pub static CATALOGUE: &[ReportDef] = &[
         "sharePointSiteUsageStorage",
         SITE_STORAGE,
         sites::sharepoint_storage,
+    ),
+    // Email app usage.
+    daily(
+        "getEmailAppUsageAppsUserCounts",
+        "emailAppUsageAppsUserCounts",
+        &EMAIL_APPS_USER_COUNTS,
+        email_apps::apps_user_counts,
+    ),
+    daily(
+        "getEmailAppUsageUserCounts",
+        "emailAppUsageUserCounts",
+        &EMAIL_APP_USER_COUNTS,
+        email_apps::user_counts,
+    ),
+    per_user(
+        "getEmailAppUsageUserDetail",
+        "emailAppUsageUserDetail",
+        EMAIL_APP_USER_DETAIL,
+        email_apps::user_detail,
+    ),
+    daily(
+        "getEmailAppUsageVersionsUserCounts",
+        "emailAppUsageVersionsUserCounts",
+        EMAIL_VERSIONS_USER_COUNTS,
+        email_apps::versions_user_counts,
     ),
 ];
 

@@ -6,6 +6,7 @@
 mod activations;
 mod active_users;
 pub mod catalogue;
+mod email_apps;
 mod mailbox;
 mod services;
 mod sites;

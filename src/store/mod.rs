@@ -157,6 +157,39 @@ pub struct CounterDay {
     pub block: CounterBlock,
 }
 
+/// Signals of the email app usage reports: the nine clients, then the seven Outlook versions.
+pub const CLIENT_SIGNALS: usize = 16;
+
+/// Per day, the users who used each email client and each Outlook version (the complete,
+/// merged bitmaps of a touched day).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientDay {
+    pub day: Day,
+    pub signals: Vec<RoaringBitmap>,
+}
+
+impl ClientDay {
+    /// Each signal's bitmap, length-prefixed.
+    pub fn encode(signals: &[RoaringBitmap], out: &mut Vec<u8>) {
+        for b in signals {
+            out.extend_from_slice(&(b.serialized_size() as u32).to_le_bytes());
+            // Serializing into a Vec cannot fail.
+            let _ = b.serialize_into(&mut *out);
+        }
+    }
+
+    pub fn decode(mut b: &[u8]) -> Option<Vec<RoaringBitmap>> {
+        let mut out = Vec::with_capacity(CLIENT_SIGNALS);
+        for _ in 0..CLIENT_SIGNALS {
+            let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+            let body = b.get(4..4 + len)?;
+            out.push(RoaringBitmap::deserialize_from(body).ok()?);
+            b = &b[4 + len..];
+        }
+        b.is_empty().then_some(out)
+    }
+}
+
 /// Per-tenant scalars.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TenantMeta {
@@ -199,6 +232,8 @@ pub struct Changeset {
     pub activity: Vec<ActivityDay>,
     /// The complete (merged) counters of each touched workload-day.
     pub counters: Vec<CounterDay>,
+    /// The complete email client signals of each touched day.
+    pub clients: Vec<ClientDay>,
     pub meta: TenantMeta,
 }
 
@@ -240,6 +275,7 @@ pub trait BatchWriter {
         self: Box<Self>,
         activity: &[ActivityDay],
         counters: &[CounterDay],
+        clients: &[ClientDay],
         meta: &TenantMeta,
     ) -> Result<(), StoreError>;
 }

@@ -8,9 +8,9 @@ use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    ActivationRow, ActivityDay, BatchWriter, Changeset, CounterBlock, CounterDay, LicenseRow,
-    MailboxDayRow, MailboxRow, ProductRow, ReportSettings, Rows, SiteDayRow, SiteRow, Store,
-    StoreError, TenantMeta, UserRow,
+    ActivationRow, ActivityDay, BatchWriter, Changeset, ClientDay, CounterBlock, CounterDay,
+    LicenseRow, MailboxDayRow, MailboxRow, ProductRow, ReportSettings, Rows, SiteDayRow, SiteRow,
+    Store, StoreError, TenantMeta, UserRow,
 };
 use crate::model::{
     Activation, Day, Mailbox, MailboxState, Platform, RecipientType, Service, Site, SiteKind,
@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS site_days (
     active_file_count INTEGER NOT NULL, page_views INTEGER NOT NULL, visited_pages INTEGER NOT NULL,
     storage_used INTEGER NOT NULL, storage_allocated INTEGER NOT NULL,
     PRIMARY KEY (tid, ord, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_days (
+    tid TEXT NOT NULL, day INTEGER NOT NULL, signals BLOB NOT NULL,
+    PRIMARY KEY (tid, day)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS report_settings (
     tid TEXT PRIMARY KEY, display_concealed_names INTEGER NOT NULL
@@ -252,8 +256,18 @@ fn write_tail(
     t: &str,
     activity: &[ActivityDay],
     counters: &[CounterDay],
+    clients: &[ClientDay],
     meta: &TenantMeta,
 ) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO client_days (tid, day, signals) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut blob = Vec::new();
+    for c in clients {
+        blob.clear();
+        ClientDay::encode(&c.signals, &mut blob);
+        st.execute(params![t, c.day.0, blob])?;
+    }
     let mut st = tx.prepare_cached(
         "INSERT OR REPLACE INTO counter_days (tid, workload, day, counters) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -303,9 +317,10 @@ impl BatchWriter for SqliteBatch<'_> {
         mut self: Box<Self>,
         activity: &[ActivityDay],
         counters: &[CounterDay],
+        clients: &[ClientDay],
         meta: &TenantMeta,
     ) -> Result<(), StoreError> {
-        write_tail(&self.conn, &self.tid, activity, counters, meta).map_err(db)?;
+        write_tail(&self.conn, &self.tid, activity, counters, clients, meta).map_err(db)?;
         self.conn.execute_batch("COMMIT").map_err(db)?;
         self.committed = true;
         Ok(())
@@ -556,6 +571,24 @@ fn read(conn: &Connection, t: &str, sink: &mut dyn FnMut(Changeset)) -> Result<b
     }
 
     let mut st = conn
+        .prepare("SELECT day, signals FROM client_days WHERE tid = ?1")
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let blob = r
+            .get_ref(1)
+            .map_err(db)?
+            .as_blob()
+            .map_err(|e| corrupt(&e.to_string()))?;
+        let signals = ClientDay::decode(blob).ok_or_else(|| corrupt("client signals"))?;
+        n += CHUNK / 64;
+        c.clients.push(ClientDay {
+            day: Day(r.get::<_, i64>(0).map_err(db)? as i32),
+            signals,
+        });
+        flush(&mut c, &mut n, false);
+    }
+    let mut st = conn
         .prepare("SELECT workload, day, counters FROM counter_days WHERE tid = ?1")
         .map_err(db)?;
     let mut rows = st.query([t]).map_err(db)?;
@@ -593,7 +626,12 @@ impl Store for SqliteStore {
     fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError> {
         let mut w = self.begin(tenant)?;
         w.rows(change.rows())?;
-        w.finish(&change.activity, &change.counters, &change.meta)
+        w.finish(
+            &change.activity,
+            &change.counters,
+            &change.clients,
+            &change.meta,
+        )
     }
 
     fn begin(&self, tenant: &TenantId) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
