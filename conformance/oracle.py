@@ -56,8 +56,18 @@ class Tenant:
                         self.activity.add((o["userId"], o["service"], d))
                         if self.max_activity is None or d > self.max_activity:
                             self.max_activity = d
+                elif t == "activityCounts":
+                    # Any non-zero counter is also activity in that service.
+                    counters = [v for k, v in o.items() if k not in ("type", "userId", "workload", "date")]
+                    if any(v for v in counters if isinstance(v, int)):
+                        d = o["date"]
+                        self.activity.add((o["userId"], o["workload"], d))
+                        if self.max_activity is None or d > self.max_activity:
+                            self.max_activity = d
                 elif t == "refresh":
                     self.explicit = o["date"]
+                else:
+                    raise ValueError(f"{path}: record type {t!r} is not modelled by the oracle")
 
     @property
     def r(self):
