@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 
@@ -193,6 +194,13 @@ def test_cli_m365_reports(cli, env, record):
         except AssertionError as e:
             failures.append((args, str(e)[:1500]))
     assert not failures, failures
+
+    for host in ["graph.microsoft.com", "login.microsoftonline.com"]:
+        ctx = ssl.create_default_context(cafile=os.path.join(c.data, "tls", "ca.pem"))
+        with socket.create_connection(("127.0.0.1", c.port), timeout=10) as sock:
+            with ctx.wrap_socket(sock, server_hostname=host) as tls:
+                assert tls.version()
+        record(f"serve --tls self-signed --tls-names: certificate valid for {host}", "raw https (httpx)")
 
     assert not c.proxy.refused, c.proxy.refused
     assert set(c.proxy.tunnels) == {"login.microsoftonline.com:443", "graph.microsoft.com:443"}, c.proxy.tunnels
