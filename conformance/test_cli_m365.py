@@ -1,7 +1,10 @@
 """The CLI for Microsoft 365 (@pnp/cli-microsoft365, pinned in package.json), unmodified: it has
 no setting for another Graph or sign-in host, so it reaches reportroot through a CONNECT proxy
-(conformance/connect_proxy.py; HTTPS_PROXY, which both its axios requests and its msal-node
-token requests honour: the CLI hands msal its own axios-based network client) and trusts
+(conformance/connect_proxy.py) set as HTTPS_PROXY: axios (1.21.1, pinned by package-lock.json)
+tunnels https requests through CONNECT for it, and msal-node's token requests go the same way
+because the CLI hands msal its own axios-based network client (MsalNetworkClient); msal's own
+HTTP client, which would not read HTTPS_PROXY, is never used. No host resolution happens on
+this side: the proxy is handed the host names. It trusts
 reportroot's CA through NODE_EXTRA_CA_CERTS. reportroot serves this one from its own data dir
 (same NDJSON) with `--tls self-signed --tls-names graph.microsoft.com,login.microsoftonline.com
 --public-url https://graph.microsoft.com`. HOME and TMPDIR are a temp dir; telemetry is off
