@@ -209,7 +209,7 @@ def test_token_endpoint_errors_and_jwks(env, record):
     assert conf["token_endpoint"] == f"{env.base}/{env.tid}/oauth2/v2.0/token"
     key = jwt.PyJWK(jwks["keys"][0])
     claims = jwt.decode(tok, key.key, algorithms=["RS256"], audience="https://graph.microsoft.com", issuer=conf["issuer"])
-    assert claims["tid"] == env.tid and claims["roles"] == ["Reports.Read.All"]
+    assert claims["tid"] == env.tid and sorted(claims["roles"]) == ["ReportSettings.ReadWrite.All", "Reports.Read.All"]
     record("token from the endpoint verifies against the JWKS", "raw https (httpx)")
 
 

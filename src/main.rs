@@ -10,7 +10,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use reportroot::auth::{Authority, ExternalIssuer, JwksSource, apps};
+use reportroot::auth::{
+    Authority, DEFAULT_APP_NAME, DEFAULT_USER_NAME, ExternalIssuer, JwksSource, UserIdentity, apps,
+    default_upn,
+};
 use reportroot::engine::{BULK_BLOCK_BYTES, Registry, StreamOptions};
 use reportroot::generate;
 use reportroot::ingest::Limits;
@@ -123,6 +126,16 @@ struct ServeArgs {
     /// in DATA/tls/ (trust DATA/tls/ca.pem).
     #[arg(long, value_parser = ["self-signed"], env = "REPORTROOT_TLS", conflicts_with_all = ["tls_cert", "tls_key"])]
     tls: Option<String>,
+    /// More DNS names (or IP addresses) for the self-signed certificate, comma-separated, e.g.
+    /// graph.microsoft.com,login.microsoftonline.com; a kept certificate lacking one is
+    /// re-issued under the same CA.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "tls",
+        env = "REPORTROOT_TLS_NAMES"
+    )]
+    tls_names: Vec<String>,
     /// Serve HTTPS with this certificate chain (PEM).
     #[arg(long, requires = "tls_key", env = "REPORTROOT_TLS_CERT")]
     tls_cert: Option<PathBuf>,
@@ -224,6 +237,14 @@ struct TokenArgs {
     /// The app's client id (default: a fixed id per tenant).
     #[arg(long)]
     client_id: Option<String>,
+    /// Display name: the app's (`app_displayname`, default "reportroot-cli") with --app, the
+    /// user's (`name`, default "reportroot admin") with --user.
+    #[arg(long)]
+    name: Option<String>,
+    /// The user's principal name (`upn`, `preferred_username`) for --user (default: from
+    /// --name, e.g. "Adele Vance" → adele.vance@reportroot.local).
+    #[arg(long, requires = "user")]
+    upn: Option<String>,
     /// Admin role template ids for a delegated token, comma-separated.
     #[arg(long, value_delimiter = ',')]
     wids: Vec<String>,
@@ -327,7 +348,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         });
     }
     config.tls = match (a.tls, a.tls_cert, a.tls_key) {
-        (Some(_), _, _) => Some(TlsSource::SelfSigned),
+        (Some(_), _, _) => Some(TlsSource::SelfSigned { names: a.tls_names }),
         (None, Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
         _ => None,
     };
@@ -428,12 +449,19 @@ fn token(a: TokenArgs) -> anyhow::Result<()> {
     let tid = tenant(&a.tenant)?;
     let authority = Authority::open(&a.data)?;
     let jwt = if a.app {
-        authority.mint_app(tid.as_str(), a.client_id.as_deref(), &a.roles, a.ttl)?
+        let name = a.name.as_deref().unwrap_or(DEFAULT_APP_NAME);
+        authority.mint_app_named(tid.as_str(), a.client_id.as_deref(), name, &a.roles, a.ttl)?
     } else {
         if a.wids.is_empty() {
             bail!("--user needs --wids with at least one admin role template id");
         }
-        authority.mint_user(tid.as_str(), &a.scope, &a.wids, a.ttl)?
+        let name = a.name.as_deref().unwrap_or(DEFAULT_USER_NAME);
+        let upn = a.upn.unwrap_or_else(|| default_upn(name));
+        let user = UserIdentity {
+            display_name: name,
+            upn: &upn,
+        };
+        authority.mint_user_as(tid.as_str(), &user, &a.scope, &a.wids, a.ttl)?
     };
     println!("{jwt}");
     Ok(())

@@ -185,27 +185,210 @@ async fn counts_reports_equal_what_the_detail_reports_list() {
         // Workload activity: the detail's sums over existing users equal the daily sums over
         // the period, and its Last Activity Date is ActiveUserDetail's for that service.
         for (detail_fn, daily_fn, service, first_counter, counters, sum_col) in [
-            ("getEmailActivityUserDetail", "getEmailActivityCounts", "exchange", 6, 5, 1),
-            ("getOneDriveActivityUserDetail", "getOneDriveActivityFileCounts", "oneDrive", 5, 4, 1),
-            ("getSharePointActivityUserDetail", "getSharePointActivityFileCounts", "sharePoint", 5, 4, 1),
+            (
+                "getEmailActivityUserDetail",
+                "getEmailActivityCounts",
+                "exchange",
+                6,
+                5,
+                1,
+            ),
+            (
+                "getOneDriveActivityUserDetail",
+                "getOneDriveActivityFileCounts",
+                "oneDrive",
+                5,
+                4,
+                1,
+            ),
+            (
+                "getSharePointActivityUserDetail",
+                "getSharePointActivityFileCounts",
+                "sharePoint",
+                5,
+                4,
+                1,
+            ),
         ] {
-            let rows = csv_rows(&srv, &rpath("v1.0", &format!("{detail_fn}(period='{period}')"))).await;
-            let days = csv_rows(&srv, &rpath("v1.0", &format!("{daily_fn}(period='{period}')"))).await;
+            let rows = csv_rows(
+                &srv,
+                &rpath("v1.0", &format!("{detail_fn}(period='{period}')")),
+            )
+            .await;
+            let days = csv_rows(
+                &srv,
+                &rpath("v1.0", &format!("{daily_fn}(period='{period}')")),
+            )
+            .await;
             assert_eq!(days.len(), n as usize);
-            let deleted_col = if detail_fn.starts_with("getEmail") { 3 } else { 2 };
+            let deleted_col = if detail_fn.starts_with("getEmail") {
+                3
+            } else {
+                2
+            };
             for k in 0..counters {
-                let detail_sum: u64 = rows.iter().filter(|r| r[deleted_col] == "False").map(|r| r[first_counter + k].parse::<u64>().unwrap()).sum();
-                let daily_sum: u64 = days.iter().map(|r| r[sum_col + k].parse::<u64>().unwrap()).sum();
+                let detail_sum: u64 = rows
+                    .iter()
+                    .filter(|r| r[deleted_col] == "False")
+                    .map(|r| r[first_counter + k].parse::<u64>().unwrap())
+                    .sum();
+                let daily_sum: u64 = days
+                    .iter()
+                    .map(|r| r[sum_col + k].parse::<u64>().unwrap())
+                    .sum();
                 assert_eq!(detail_sum, daily_sum, "{period} {detail_fn} counter {k}");
             }
-            assert!(rows.iter().any(|r| r[first_counter] != "0"), "{detail_fn} has data");
+            assert!(
+                rows.iter().any(|r| r[first_counter] != "0"),
+                "{detail_fn} has data"
+            );
             let last_by_user: HashMap<&str, &str> = detail
                 .iter()
-                .map(|e| (e["userPrincipalName"].as_str().unwrap(), e[format!("{service}LastActivityDate")].as_str().unwrap_or("")))
+                .map(|e| {
+                    (
+                        e["userPrincipalName"].as_str().unwrap(),
+                        e[format!("{service}LastActivityDate")]
+                            .as_str()
+                            .unwrap_or(""),
+                    )
+                })
                 .collect();
             for r in &rows {
-                assert_eq!(last_by_user.get(r[1].as_str()).copied(), Some(r[first_counter - 1].as_str()), "{period} {detail_fn} last activity of {}", r[1]);
+                assert_eq!(
+                    last_by_user.get(r[1].as_str()).copied(),
+                    Some(r[first_counter - 1].as_str()),
+                    "{period} {detail_fn} last activity of {}",
+                    r[1]
+                );
             }
+        }
+        // Mailboxes: each day's quota statuses add up to the day's total; the storage series'
+        // day R equals the detail's storage over the mailboxes existing on R; the detail's
+        // Last Activity Date is ActiveUserDetail's Exchange one.
+        let counts = csv_rows(
+            &srv,
+            &rpath(
+                "v1.0",
+                &format!("getMailboxUsageMailboxCounts(period='{period}')"),
+            ),
+        )
+        .await;
+        let quota = csv_rows(
+            &srv,
+            &rpath(
+                "v1.0",
+                &format!("getMailboxUsageQuotaStatusMailboxCounts(period='{period}')"),
+            ),
+        )
+        .await;
+        let storage = csv_rows(
+            &srv,
+            &rpath(
+                "v1.0",
+                &format!("getMailboxUsageStorage(period='{period}')"),
+            ),
+        )
+        .await;
+        let mailboxes = csv_rows(
+            &srv,
+            &rpath("v1.0", &format!("getMailboxUsageDetail(period='{period}')")),
+        )
+        .await;
+        assert_eq!(
+            (counts.len(), quota.len(), storage.len()),
+            (n as usize, n as usize, n as usize)
+        );
+        for (c, q) in counts.iter().zip(&quota) {
+            let sum: u64 = q[1..6].iter().map(|x| x.parse::<u64>().unwrap()).sum();
+            assert_eq!(
+                c[1],
+                sum.to_string(),
+                "{period} {}: statuses add up to the total",
+                c[3]
+            );
+            assert!(c[2].parse::<u64>().unwrap() <= c[1].parse().unwrap());
+        }
+        let live: Vec<&Vec<String>> = mailboxes.iter().filter(|r| r[3] == "False").collect();
+        assert_eq!(
+            counts[0][1],
+            live.len().to_string(),
+            "{period}: mailboxes existing on R"
+        );
+        let used: u64 = live.iter().map(|r| r[8].parse::<u64>().unwrap()).sum();
+        assert_eq!(storage[0][1], used.to_string(), "{period}: storage on R");
+        let exchange_last: HashMap<&str, &str> = detail
+            .iter()
+            .map(|e| {
+                (
+                    e["userPrincipalName"].as_str().unwrap(),
+                    e["exchangeLastActivityDate"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        for r in &mailboxes {
+            if let Some(l) = exchange_last.get(r[1].as_str()) {
+                assert_eq!(
+                    *l,
+                    r[6].as_str(),
+                    "{period}: mailbox last activity of {}",
+                    r[1]
+                );
+            }
+        }
+        assert!(
+            quota.iter().any(|q| q[2] != "0" || q[4] != "0"),
+            "{period}: some mailboxes near or over quota"
+        );
+        // Sites: the day-R totals equal the detail's sites existing on R.
+        for (detail_fn, counts_fn, storage_fn, deleted_col, used_col) in [
+            (
+                "getOneDriveUsageAccountDetail",
+                "getOneDriveUsageAccountCounts",
+                "getOneDriveUsageStorage",
+                3,
+                7,
+            ),
+            (
+                "getSharePointSiteUsageDetail",
+                "getSharePointSiteUsageSiteCounts",
+                "getSharePointSiteUsageStorage",
+                4,
+                10,
+            ),
+        ] {
+            let rows = csv_rows(
+                &srv,
+                &rpath("v1.0", &format!("{detail_fn}(period='{period}')")),
+            )
+            .await;
+            let live: Vec<&Vec<String>> =
+                rows.iter().filter(|r| r[deleted_col] == "False").collect();
+            assert!(!live.is_empty(), "{detail_fn} has sites");
+            let counts = csv_rows(
+                &srv,
+                &rpath("v1.0", &format!("{counts_fn}(period='{period}')")),
+            )
+            .await;
+            let storage = csv_rows(
+                &srv,
+                &rpath("v1.0", &format!("{storage_fn}(period='{period}')")),
+            )
+            .await;
+            assert_eq!(counts.len(), n as usize);
+            assert_eq!(
+                counts[0][2],
+                live.len().to_string(),
+                "{period} {counts_fn} total on R"
+            );
+            let used: u64 = live
+                .iter()
+                .map(|r| r[used_col].parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(
+                storage[0][2],
+                used.to_string(),
+                "{period} {storage_fn} on R"
+            );
         }
         if period == "D7" {
             // Activations: Assigned = holders listed by ActiveUserDetail; Activated/Shared from

@@ -88,6 +88,14 @@ async fn external_issuer_tokens_are_accepted_with_their_own_keys_only() {
     )
     .unwrap();
     assert_eq!(status(hs).await, 401, "HS256 with the JWKS as secret");
+    // The server's own URL is an audience for tokens of the built-in issuer only.
+    let mut own_url = claims.clone();
+    own_url["aud"] = json!(srv.base);
+    assert_eq!(
+        status(sign(&pem, "ext-1", &own_url)).await,
+        401,
+        "external token for the server's own URL"
+    );
     let mut no_role = claims.clone();
     no_role["roles"] = json!([]);
     assert_eq!(

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::error::OAuthError;
 use super::reports::base_url;
 use super::{ApiError, AppState};
-use crate::auth::GRAPH_APP_ID;
+use crate::auth::AppIdentity;
 use crate::auth::apps::{self, CredentialError};
 use crate::model::TenantId;
 
@@ -162,12 +162,14 @@ async fn issue(state: &Arc<AppState>, req: Request) -> Result<Response, OAuthErr
         )));
     };
     let resource = resource.trim_end_matches('/');
-    let audience = state.verifier.audience().to_string();
-    if !resource.eq_ignore_ascii_case(&audience) && !resource.eq_ignore_ascii_case(GRAPH_APP_ID) {
+    // This server's own URL is a resource too: clients that derive the scope from the Graph
+    // URL they were given (`https://HOST:PORT/.default`) get a token for it.
+    let base = base_url(state, &headers);
+    let Some(audience) = state.verifier.audience_for(resource, &base) else {
         return Err(OAuthError::invalid_resource(format!(
             "The resource principal named {resource} was not found in the tenant named {tid}. This can happen if the application has not been installed by the administrator of the tenant."
         )));
-    }
+    };
 
     let data_dir = state.settings.data_dir.clone();
     let (t, c, s) = (tid.to_string(), client_id.clone(), secret);
@@ -191,7 +193,10 @@ async fn issue(state: &Arc<AppState>, req: Request) -> Result<Response, OAuthErr
             ));
         }
     };
-    let base = base_url(state, &headers);
+    let identity = AppIdentity {
+        client_id: &app.client_id,
+        display_name: &app.name,
+    };
     let token = state
         .verifier
         .authority()
@@ -199,12 +204,12 @@ async fn issue(state: &Arc<AppState>, req: Request) -> Result<Response, OAuthErr
             &base,
             &audience,
             tid.as_str(),
-            &app.client_id,
+            &identity,
             &app.roles,
             TOKEN_TTL,
         )
         .map_err(|e| OAuthError::server_error(e.to_string()))?;
-    tracing::info!(tenant = %tid, client_id = %app.client_id, "token issued");
+    tracing::info!(tenant = %tid, client_id = %app.client_id, audience = %audience, "token issued");
     Ok((
         [
             (header::CACHE_CONTROL, "no-store, no-cache"),

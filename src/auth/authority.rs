@@ -19,6 +19,12 @@ use super::AuthError;
 pub const DEFAULT_AUDIENCE: &str = "https://graph.microsoft.com";
 /// Microsoft Graph's application id, which v1 tokens carry as `aud`; accepted as well.
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// `app_displayname` of tokens minted by the CLI (`reportroot token`) unless `--name` is given.
+pub const DEFAULT_APP_NAME: &str = "reportroot-cli";
+/// `name` of delegated tokens minted by the CLI unless `--name` is given.
+pub const DEFAULT_USER_NAME: &str = "reportroot admin";
+/// Domain of the UPN derived from a display name when none is given.
+const DEFAULT_UPN_DOMAIN: &str = "reportroot.local";
 /// Issuer base used until a `--public-url` is remembered.
 const DEFAULT_ISSUER_BASE: &str = "https://login.reportroot.local";
 
@@ -93,6 +99,47 @@ pub(crate) fn derived_guid(seed: &str) -> String {
         x(8..10),
         x(10..16)
     )
+}
+
+/// The app an application token is issued to.
+#[derive(Debug, Clone, Copy)]
+pub struct AppIdentity<'a> {
+    pub client_id: &'a str,
+    /// `app_displayname`: the registered app's name.
+    pub display_name: &'a str,
+}
+
+/// The user a delegated token is issued to.
+#[derive(Debug, Clone, Copy)]
+pub struct UserIdentity<'a> {
+    /// `name`.
+    pub display_name: &'a str,
+    /// `upn`, `unique_name` and `preferred_username`.
+    pub upn: &'a str,
+}
+
+/// The UPN used when none is given: the display name in lower case with runs of other
+/// characters turned into dots, `@reportroot.local` (`"Adele Vance"` →
+/// `adele.vance@reportroot.local`).
+pub fn default_upn(display_name: &str) -> String {
+    let mut local = String::new();
+    for c in display_name.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            local.push(c.to_ascii_lowercase());
+        } else if !local.is_empty() && !local.ends_with('.') {
+            local.push('.');
+        }
+    }
+    let local = local.trim_end_matches('.');
+    let local = if local.is_empty() { "user" } else { local };
+    format!("{local}@{DEFAULT_UPN_DOMAIN}")
+}
+
+/// A token's `uti`: 16 random bytes, base64url (22 characters), as Entra's.
+fn unique_token_id() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    URL_SAFE_NO_PAD.encode(b)
 }
 
 impl Authority {
@@ -193,11 +240,9 @@ impl Authority {
         derived_guid(&format!("reportroot-cli-app:{tid}"))
     }
 
-    fn base_claims(&self, tid: &str, ttl: Duration) -> serde_json::Map<String, Value> {
-        self.base_claims_for(&self.issuer(tid), DEFAULT_AUDIENCE, tid, ttl)
-    }
-
-    fn base_claims_for(
+    /// The claims every token carries: `aud`, `iss`, `iat`, `nbf`, `exp`, `tid`, `uti` (random
+    /// per token), `ver`.
+    fn base_claims(
         &self,
         issuer: &str,
         audience: &str,
@@ -212,15 +257,13 @@ impl Authority {
         m.insert("nbf".into(), json!(now));
         m.insert("exp".into(), json!(now + ttl.as_secs().max(1)));
         m.insert("tid".into(), json!(tid));
+        m.insert("uti".into(), json!(unique_token_id()));
         m.insert("ver".into(), json!("2.0"));
-        m.insert(
-            "uti".into(),
-            json!(uuid::Uuid::new_v4().simple().to_string()),
-        );
         m
     }
 
-    /// An application token: `roles` exactly as given, `appid`/`azp` the client id.
+    /// An application token for the CLI's app ([`DEFAULT_APP_NAME`]): `roles` exactly as
+    /// given, `appid`/`azp` the client id (default: [`Authority::default_client_id`]).
     pub fn mint_app(
         &self,
         tid: &str,
@@ -228,8 +271,28 @@ impl Authority {
         roles: &[String],
         ttl: Duration,
     ) -> Result<String, AuthError> {
-        let m = self.base_claims(tid, ttl);
-        self.finish_app(m, tid, client_id, roles)
+        self.mint_app_named(tid, client_id, DEFAULT_APP_NAME, roles, ttl)
+    }
+
+    /// An application token whose `app_displayname` is `app_name`, for Graph's audience and
+    /// the remembered issuer.
+    pub fn mint_app_named(
+        &self,
+        tid: &str,
+        client_id: Option<&str>,
+        app_name: &str,
+        roles: &[String],
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        let client = client_id
+            .map(str::to_string)
+            .unwrap_or_else(|| Authority::default_client_id(tid));
+        let app = AppIdentity {
+            client_id: &client,
+            display_name: app_name,
+        };
+        let m = self.base_claims(&self.issuer(tid), DEFAULT_AUDIENCE, tid, ttl);
+        self.finish_app(m, tid, &app, roles)
     }
 
     /// An application token from the token endpoint: issuer `{issuer_base}/{tid}/v2.0` and the
@@ -239,27 +302,33 @@ impl Authority {
         issuer_base: &str,
         audience: &str,
         tid: &str,
-        client_id: &str,
+        app: &AppIdentity<'_>,
         roles: &[String],
         ttl: Duration,
     ) -> Result<String, AuthError> {
-        let m = self.base_claims_for(&format!("{issuer_base}/{tid}/v2.0"), audience, tid, ttl);
-        self.finish_app(m, tid, Some(client_id), roles)
+        let m = self.base_claims(&format!("{issuer_base}/{tid}/v2.0"), audience, tid, ttl);
+        self.finish_app(m, tid, app, roles)
     }
 
+    /// The claims of an Entra v2 app-only token: the app (`app_displayname`, `appid`, `azp`,
+    /// `appidacr`/`azpacr` "1" = authenticated with a secret), its service principal (`oid` =
+    /// `sub`, a GUID stable per tenant and client id), `idp` = the issuer, `idtyp` "app" and
+    /// `roles`.
     fn finish_app(
         &self,
         mut m: serde_json::Map<String, Value>,
         tid: &str,
-        client_id: Option<&str>,
+        app: &AppIdentity<'_>,
         roles: &[String],
     ) -> Result<String, AuthError> {
-        let client = client_id
-            .map(str::to_string)
-            .unwrap_or_else(|| Authority::default_client_id(tid));
-        let sp = derived_guid(&format!("reportroot-sp:{tid}:{client}"));
-        m.insert("appid".into(), json!(client));
-        m.insert("azp".into(), json!(client));
+        let sp = derived_guid(&format!("reportroot-sp:{tid}:{}", app.client_id));
+        let idp = m.get("iss").cloned().unwrap_or(Value::Null);
+        m.insert("app_displayname".into(), json!(app.display_name));
+        m.insert("appid".into(), json!(app.client_id));
+        m.insert("appidacr".into(), json!("1"));
+        m.insert("azp".into(), json!(app.client_id));
+        m.insert("azpacr".into(), json!("1"));
+        m.insert("idp".into(), idp);
         m.insert("idtyp".into(), json!("app"));
         m.insert("oid".into(), json!(sp));
         m.insert("sub".into(), json!(sp));
@@ -267,7 +336,8 @@ impl Authority {
         self.sign_claims(&Value::Object(m))
     }
 
-    /// A delegated (user) token: `scp` the scopes joined by spaces, `wids` the role ids.
+    /// A delegated (user) token for [`DEFAULT_USER_NAME`]: `scp` the scopes joined by
+    /// spaces, `wids` the role ids.
     pub fn mint_user(
         &self,
         tid: &str,
@@ -275,16 +345,79 @@ impl Authority {
         wids: &[String],
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        let upn = default_upn(DEFAULT_USER_NAME);
+        let user = UserIdentity {
+            display_name: DEFAULT_USER_NAME,
+            upn: &upn,
+        };
+        self.mint_user_as(tid, &user, scopes, wids, ttl)
+    }
+
+    /// A delegated token with the claims of an Entra v2 user token, signed in through the
+    /// CLI's public client app: the user (`name`, `upn`, `unique_name`,
+    /// `preferred_username`, `oid` a GUID stable per tenant and UPN, `sub` a pairwise id per
+    /// app, `idtyp` "user", `amr`), the app (`app_displayname`, `appid`, `azp`,
+    /// `appidacr`/`azpacr` "0" = public client), `scp` the scopes joined by spaces and `wids`
+    /// the role ids.
+    pub fn mint_user_as(
+        &self,
+        tid: &str,
+        user: &UserIdentity<'_>,
+        scopes: &[String],
+        wids: &[String],
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
         let client = Authority::default_client_id(tid);
-        let mut m = self.base_claims(tid, ttl);
-        let user = derived_guid(&format!("reportroot-user:{tid}:{}", wids.join(",")));
+        let mut m = self.base_claims(&self.issuer(tid), DEFAULT_AUDIENCE, tid, ttl);
+        let oid = derived_guid(&format!(
+            "reportroot-user:{tid}:{}",
+            user.upn.to_lowercase()
+        ));
+        let sub = URL_SAFE_NO_PAD.encode(Sha256::digest(
+            format!("reportroot-sub:{tid}:{client}:{oid}").as_bytes(),
+        ));
+        m.insert("amr".into(), json!(["pwd"]));
+        m.insert("app_displayname".into(), json!(DEFAULT_APP_NAME));
         m.insert("appid".into(), json!(client));
+        m.insert("appidacr".into(), json!("0"));
         m.insert("azp".into(), json!(client));
+        m.insert("azpacr".into(), json!("0"));
         m.insert("idtyp".into(), json!("user"));
-        m.insert("oid".into(), json!(user));
-        m.insert("sub".into(), json!(user));
+        m.insert("name".into(), json!(user.display_name));
+        m.insert("oid".into(), json!(oid));
+        m.insert("preferred_username".into(), json!(user.upn));
         m.insert("scp".into(), json!(scopes.join(" ")));
+        m.insert("sub".into(), json!(sub));
+        m.insert("unique_name".into(), json!(user.upn));
+        m.insert("upn".into(), json!(user.upn));
         m.insert("wids".into(), json!(wids));
         self.sign_claims(&Value::Object(m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_upn_from_display_names() {
+        assert_eq!(default_upn("Adele Vance"), "adele.vance@reportroot.local");
+        assert_eq!(
+            default_upn("reportroot admin"),
+            "reportroot.admin@reportroot.local"
+        );
+        assert_eq!(default_upn("  Ça va? "), "a.va@reportroot.local");
+        assert_eq!(default_upn("!!"), "user@reportroot.local");
+    }
+
+    #[test]
+    fn uti_is_22_base64url_characters_and_random() {
+        let (a, b) = (unique_token_id(), unique_token_id());
+        assert_eq!(a.len(), 22);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        assert_ne!(a, b);
     }
 }

@@ -8,7 +8,10 @@ mod authority;
 pub mod policy;
 mod verify;
 
-pub use authority::{Authority, DEFAULT_AUDIENCE, GRAPH_APP_ID};
+pub use authority::{
+    AppIdentity, Authority, DEFAULT_APP_NAME, DEFAULT_AUDIENCE, DEFAULT_USER_NAME, GRAPH_APP_ID,
+    UserIdentity, default_upn,
+};
 pub use verify::{Claims, ExternalIssuer, JwksSource, Verifier};
 
 #[derive(Debug, thiserror::Error)]

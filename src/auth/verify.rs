@@ -64,6 +64,63 @@ impl Claims {
     }
 }
 
+/// `aud`: one string or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn values(&self) -> &[String] {
+        match self {
+            Audience::One(a) => std::slice::from_ref(a),
+            Audience::Many(v) => v,
+        }
+    }
+}
+
+/// A built-in token's claims together with its `aud`, which is checked here rather than by
+/// the decoder (the server's own URL is compared as a URL).
+#[derive(Deserialize)]
+struct WithAudience {
+    #[serde(flatten)]
+    claims: Claims,
+    #[serde(default)]
+    aud: Option<Audience>,
+}
+
+/// A URL in the form it is compared in: no trailing slash, scheme and host (with port) in
+/// lower case, the scheme's default port left out; the path is kept as it is. A string
+/// without `://` is returned trimmed.
+fn canonical_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let (host, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let mut host = host.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => Some(":443"),
+        "http" => Some(":80"),
+        _ => None,
+    };
+    if let Some(port) = default_port
+        && host.ends_with(port)
+    {
+        host.truncate(host.len() - port.len());
+    }
+    format!("{scheme}://{host}{path}")
+}
+
+/// Whether two URLs name the same resource: equal without a trailing slash, scheme and host
+/// compared case-insensitively, a default port the same as none.
+fn same_url(a: &str, b: &str) -> bool {
+    a.contains("://") && b.contains("://") && canonical_url(a) == canonical_url(b)
+}
+
 /// Where an external issuer's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwksSource {
@@ -260,6 +317,34 @@ impl Verifier {
         &self.audiences[0]
     }
 
+    /// The `aud` of a token issued for `resource` (a scope without `/.default`), or `None`
+    /// when the resource is not this server. Accepted: the expected audience and Graph's app
+    /// id (case-insensitively; the token then carries the expected audience), and the server's
+    /// own URL `own_url` (the public URL, or the `scheme://host` the request came to), which
+    /// the token then carries as it is.
+    pub fn audience_for(&self, resource: &str, own_url: &str) -> Option<String> {
+        let resource = resource.trim_end_matches('/');
+        if self
+            .audiences
+            .iter()
+            .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(resource))
+        {
+            return Some(self.audience().to_string());
+        }
+        same_url(resource, own_url).then(|| own_url.trim_end_matches('/').to_string())
+    }
+
+    /// Whether a built-in token's `aud` names this server: one of the accepted audiences
+    /// exactly, or the server's own URL `request_base` (compared as a URL).
+    fn builtin_audience_ok(&self, aud: Option<&Audience>, request_base: Option<&str>) -> bool {
+        aud.is_some_and(|aud| {
+            aud.values().iter().any(|a| {
+                self.audiences.iter().any(|ok| ok == a)
+                    || request_base.is_some_and(|base| same_url(a, base))
+            })
+        })
+    }
+
     fn validation(&self, alg: Algorithm, issuer: &str) -> Validation {
         let mut v = Validation::new(alg);
         v.leeway = LEEWAY_SECS;
@@ -354,17 +439,27 @@ impl Verifier {
         {
             accepted = iss.clone();
         }
-        decode(
-            token,
-            &self.builtin_key,
-            &self.validation(Algorithm::RS256, &accepted),
-        )
+        // `aud` is required by the validation and compared below, so that the server's own
+        // URL can be matched as a URL.
+        let mut validation = self.validation(Algorithm::RS256, &accepted);
+        validation.validate_aud = false;
+        let decoded: WithAudience = decode(token, &self.builtin_key, &validation)?;
+        if !self.builtin_audience_ok(decoded.aud.as_ref(), request_base) {
+            return Err(invalid(
+                "Access token validation failure. Invalid audience.",
+            ));
+        }
+        Ok(decoded.claims)
     }
 }
 
-fn decode(token: &str, key: &DecodingKey, validation: &Validation) -> Result<Claims, AuthError> {
+fn decode<T: serde::de::DeserializeOwned>(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<T, AuthError> {
     use jsonwebtoken::errors::ErrorKind as K;
-    jsonwebtoken::decode::<Claims>(token, key, validation)
+    jsonwebtoken::decode::<T>(token, key, validation)
         .map(|d| d.claims)
         .map_err(|e| match e.kind() {
             K::ExpiredSignature => invalid("Lifetime validation failed, the token is expired."),
@@ -381,4 +476,37 @@ fn decode(token: &str, key: &DecodingKey, validation: &Validation) -> Result<Cla
             )),
             _ => invalid("Access token validation failure."),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_compare_without_trailing_slash_case_or_default_port() {
+        assert!(same_url(
+            "https://Reports.Example.com/",
+            "HTTPS://reports.example.com"
+        ));
+        assert!(same_url("https://h.example:443", "https://h.example"));
+        assert!(same_url("http://127.0.0.1:80/", "http://127.0.0.1"));
+        assert!(same_url("http://127.0.0.1:8080", "http://127.0.0.1:8080//"));
+        assert!(same_url("https://[::1]:8443", "https://[::1]:8443/"));
+        assert!(same_url(
+            "https://h.example/Base",
+            "https://H.example/Base/"
+        ));
+        // The path is compared as it is; scheme, host and port must agree.
+        assert!(!same_url(
+            "https://h.example/Base",
+            "https://h.example/base"
+        ));
+        assert!(!same_url("http://h.example", "https://h.example"));
+        assert!(!same_url("https://h.example:8443", "https://h.example"));
+        assert!(!same_url("https://h.example.evil", "https://h.example"));
+        assert!(!same_url("https://h.example", "https://h.example.evil"));
+        // Not URLs: never the same as a URL, nor as each other.
+        assert!(!same_url("h.example", "h.example"));
+        assert!(!same_url("", ""));
+    }
 }

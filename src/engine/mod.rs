@@ -12,5 +12,7 @@ mod stream;
 
 pub use compact::{Deleted, Held};
 pub use registry::{EngineError, Feeder, IngestOutcome, Registry};
-pub use state::{ActivationState, Licensed, Planner, TenantState, UserState};
+pub use state::{
+    ActivationState, Licensed, MailboxFacts, Planner, SiteFacts, TenantState, UserState,
+};
 pub use stream::{BULK_BLOCK_BYTES, StreamOptions};

@@ -238,7 +238,12 @@ impl Registry {
         let change = planner.finish();
         let t1 = std::time::Instant::now();
         match writer {
-            Some(w) => w.finish(&change.activity, &change.counters, &change.meta)?,
+            Some(w) => w.finish(
+                &change.activity,
+                &change.counters,
+                &change.clients,
+                &change.meta,
+            )?,
             None => self.store.commit(tid, &change)?,
         }
         let t2 = std::time::Instant::now();

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use roaring::RoaringBitmap;
 
 use super::compact::{Deleted, Held};
-use super::state::{ActivationState, TenantState, UserState};
-use crate::model::{Day, Platform, TenantId};
-use crate::store::{CounterBlock, TenantMeta};
+use super::state::{ActivationState, MailboxFacts, SiteFacts, TenantState, UserState};
+use crate::model::{
+    Day, Mailbox, MailboxState, Platform, RecipientType, Site, SiteKind, SiteState, TenantId,
+};
+use crate::store::{ClientDay, CounterBlock, TenantMeta};
 
-/// `03`: user names and activity counters added (an older snapshot is refused, and the
+/// `03`: user names, activity counters, mailboxes and sites added (an older snapshot is refused, and the
 /// tenant loads from the store).
 const MAGIC: &[u8; 8] = b"RRSNAP03";
 
@@ -212,6 +214,71 @@ fn encode(s: &TenantState, out: impl Write) -> std::io::Result<()> {
             w.bytes(&buf);
         }
     }
+    w.u32(s.clients.len() as u32);
+    for (d, signals) in &s.clients {
+        w.i32(d.0);
+        buf.clear();
+        ClientDay::encode(signals, &mut buf);
+        w.bytes(&buf);
+    }
+    w.u32(s.mailboxes.len() as u32);
+    for (ord, m) in &s.mailboxes {
+        w.u32(*ord);
+        match &m.mailbox {
+            None => w.u8(0),
+            Some(x) => {
+                w.u8(1);
+                w.i32(x.created.0);
+                w.opt_day(x.deleted);
+                w.u8(x.recipient_type as u8);
+                w.u64(x.issue_warning_quota);
+                w.u64(x.prohibit_send_quota);
+                w.u64(x.prohibit_send_receive_quota);
+                w.u64(x.deleted_item_quota);
+                w.u8(u8::from(x.has_archive));
+            }
+        }
+        w.u32(m.days.len() as u32);
+        for (d, st) in &m.days {
+            w.i32(d.0);
+            w.u64(st.item_count);
+            w.u64(st.storage_used);
+            w.u64(st.deleted_item_count);
+            w.u64(st.deleted_item_size);
+        }
+    }
+    w.u32(s.sites.len() as u32);
+    for f in &s.sites {
+        match &f.site {
+            None => w.u8(0),
+            Some(x) => {
+                w.u8(1);
+                w.bytes(x.id.as_bytes());
+                w.u8(x.kind as u8);
+                w.bytes(x.url.as_bytes());
+                w.bytes(x.owner.as_deref().unwrap_or("").as_bytes());
+                w.u8(u8::from(x.owner.is_some()));
+                w.bytes(x.root_web_template.as_bytes());
+                w.i32(x.created.0);
+                w.opt_day(x.deleted);
+            }
+        }
+        w.u32(f.owner.unwrap_or(u32::MAX));
+        w.u32(f.days.len() as u32);
+        for (d, st) in &f.days {
+            w.i32(d.0);
+            for v in [
+                st.file_count,
+                st.active_file_count,
+                st.page_view_count,
+                st.visited_page_count,
+                st.storage_used,
+                st.storage_allocated,
+            ] {
+                w.u64(v);
+            }
+        }
+    }
     match w.err {
         Some(e) => Err(e),
         None => w.out.flush(),
@@ -307,12 +374,102 @@ fn decode(tid: &TenantId, inp: impl Read, len: u64) -> Option<TenantState> {
         for _ in 0..r.count(8)? {
             let d = Day(r.i32()?);
             let block = CounterBlock::decode(r.bytes_into(&mut buf)?)?;
-            if block.ords.last().is_some_and(|o| *o as usize >= s.users.len()) {
+            if block
+                .ords
+                .last()
+                .is_some_and(|o| *o as usize >= s.users.len())
+            {
                 return None;
             }
             m.insert(d, block);
         }
         *days = m;
+    }
+    for _ in 0..r.count(8)? {
+        let d = Day(r.i32()?);
+        let signals = ClientDay::decode(r.bytes_into(&mut buf)?)?;
+        s.clients.insert(d, signals);
+    }
+    for _ in 0..r.count(9)? {
+        let ord = r.u32()?;
+        if ord as usize >= s.users.len() {
+            return None;
+        }
+        let mailbox = match r.u8()? {
+            0 => None,
+            1 => Some(Mailbox {
+                created: Day(r.i32()?),
+                deleted: r.opt_day()?,
+                recipient_type: RecipientType::from_index(r.u8()? as usize)?,
+                issue_warning_quota: r.u64()?,
+                prohibit_send_quota: r.u64()?,
+                prohibit_send_receive_quota: r.u64()?,
+                deleted_item_quota: r.u64()?,
+                has_archive: r.u8()? != 0,
+            }),
+            _ => return None,
+        };
+        let days: Vec<(Day, MailboxState)> = (0..r.count(36)?)
+            .map(|_| {
+                Some((
+                    Day(r.i32()?),
+                    MailboxState {
+                        item_count: r.u64()?,
+                        storage_used: r.u64()?,
+                        deleted_item_count: r.u64()?,
+                        deleted_item_size: r.u64()?,
+                    },
+                ))
+            })
+            .collect::<Option<_>>()?;
+        s.mailboxes.insert(ord, MailboxFacts { mailbox, days });
+    }
+    let text = |r: &mut R<_>| String::from_utf8(r.bytes()?).ok();
+    for ord in 0..r.count(9)? {
+        let site = match r.u8()? {
+            0 => None,
+            1 => {
+                let id = text(&mut r)?;
+                let kind = SiteKind::from_index(r.u8()? as usize)?;
+                let url = text(&mut r)?;
+                let owner = text(&mut r)?;
+                let has_owner = r.u8()? != 0;
+                Some(Site {
+                    id,
+                    kind,
+                    url,
+                    owner: has_owner.then_some(owner),
+                    root_web_template: text(&mut r)?,
+                    created: Day(r.i32()?),
+                    deleted: r.opt_day()?,
+                })
+            }
+            _ => return None,
+        };
+        let owner = match r.u32()? {
+            u32::MAX => None,
+            o if (o as usize) < s.users.len() => Some(o),
+            _ => return None,
+        };
+        let days: Vec<(Day, SiteState)> = (0..r.count(52)?)
+            .map(|_| {
+                Some((
+                    Day(r.i32()?),
+                    SiteState {
+                        file_count: r.u64()?,
+                        active_file_count: r.u64()?,
+                        page_view_count: r.u64()?,
+                        visited_page_count: r.u64()?,
+                        storage_used: r.u64()?,
+                        storage_allocated: r.u64()?,
+                    },
+                ))
+            })
+            .collect::<Option<_>>()?;
+        if let Some(x) = &site {
+            s.site_index.insert(x.id.clone(), ord as u32);
+        }
+        s.sites.push(SiteFacts { site, owner, days });
     }
     if r.left != 0 {
         return None;

@@ -7,10 +7,14 @@ use roaring::RoaringBitmap;
 
 use super::compact::{Deleted, Held, Names, UserIndex, device_key};
 use crate::ingest::{IngestError, Numbered};
-use crate::model::{Day, MAX_COUNTERS, Period, Platform, Record, Service, TenantId, Workload};
+use crate::model::{
+    Day, EMAIL_APPS, MAX_COUNTERS, Mailbox, MailboxState, Period, Platform, Record, Service, Site,
+    SiteState, TenantId, Workload,
+};
 use crate::store::{
-    ActivationRow, ActivityDay, Changeset, CounterBlock, CounterDay, LicenseRow, ProductRow, Rows,
-    TenantMeta, UserRow,
+    ActivationRow, ActivityDay, CLIENT_SIGNALS, Changeset, ClientDay, CounterBlock, CounterDay,
+    LicenseRow, MailboxDayRow, MailboxRow, ProductRow, Rows, SiteDayRow, SiteRow, TenantMeta,
+    UserRow,
 };
 
 /// What the reports need of one user, compactly: about 84 bytes plus 12 per product and 24
@@ -29,6 +33,39 @@ impl UserState {
     /// A user exists on `r` if not deleted, or deleted after `r`.
     pub fn exists_on(&self, r: Day) -> bool {
         self.deleted.exists_on(r)
+    }
+}
+
+/// A user's mailbox (none until a `mailbox` record arrives) and its states by day, days
+/// ascending; a state holds until the next one.
+#[derive(Debug, Clone, Default)]
+pub struct MailboxFacts {
+    pub mailbox: Option<Mailbox>,
+    pub days: Vec<(Day, MailboxState)>,
+}
+
+impl MailboxFacts {
+    /// The state as of `d`: the latest one dated on or before it.
+    pub fn state_on(&self, d: Day) -> Option<&MailboxState> {
+        let i = self.days.partition_point(|x| x.0 <= d);
+        i.checked_sub(1).map(|i| &self.days[i].1)
+    }
+}
+
+/// A site (none until its `site` record) with its owner's user ordinal and its states by
+/// day, days ascending; a state holds until the next one.
+#[derive(Debug, Clone, Default)]
+pub struct SiteFacts {
+    pub site: Option<Site>,
+    pub owner: Option<u32>,
+    pub days: Vec<(Day, SiteState)>,
+}
+
+impl SiteFacts {
+    /// The state as of `d`: the latest one dated on or before it.
+    pub fn state_on(&self, d: Day) -> Option<&SiteState> {
+        let i = self.days.partition_point(|x| x.0 <= d);
+        i.checked_sub(1).map(|i| &self.days[i].1)
     }
 }
 
@@ -106,6 +143,13 @@ pub struct TenantState {
     pub(super) activity: [BTreeMap<Day, RoaringBitmap>; 6],
     /// Per workload ([`Workload::index`]) and day, the users' activity counters.
     pub(super) counters: [BTreeMap<Day, CounterBlock>; 3],
+    /// Per day, the users of each email client and Outlook version ([`CLIENT_SIGNALS`]).
+    pub(super) clients: BTreeMap<Day, Vec<RoaringBitmap>>,
+    /// Per user ordinal with mailbox facts: the mailbox and its daily states.
+    pub(super) mailboxes: BTreeMap<u32, MailboxFacts>,
+    /// Sites (OneDrive accounts and SharePoint sites) by site ordinal, and id → ordinal.
+    pub(super) sites: Vec<SiteFacts>,
+    pub(super) site_index: HashMap<String, u32>,
     pub(super) meta: TenantMeta,
     /// Bumped when users, licenses, products or activations change (activity alone does not).
     directory_version: u64,
@@ -125,6 +169,10 @@ impl TenantState {
             product_index: HashMap::new(),
             activity: Default::default(),
             counters: Default::default(),
+            clients: BTreeMap::new(),
+            mailboxes: BTreeMap::new(),
+            sites: Vec::new(),
+            site_index: HashMap::new(),
             meta: TenantMeta::default(),
             directory_version: 0,
             windows: Windows::default(),
@@ -236,6 +284,21 @@ impl TenantState {
         self.windows = w;
     }
 
+    /// Per day, the users of each email client (the first nine) and Outlook version.
+    pub fn email_clients(&self) -> &BTreeMap<Day, Vec<RoaringBitmap>> {
+        &self.clients
+    }
+
+    /// Sites and their daily states, by site ordinal.
+    pub fn sites(&self) -> &[SiteFacts] {
+        &self.sites
+    }
+
+    /// Users' mailboxes and their daily states, by user ordinal.
+    pub fn mailboxes(&self) -> &BTreeMap<u32, MailboxFacts> {
+        &self.mailboxes
+    }
+
     /// The per-day activity counters of `workload`.
     pub fn counters(&self, workload: Workload) -> &BTreeMap<Day, CounterBlock> {
         &self.counters[workload.index()]
@@ -265,7 +328,10 @@ impl TenantState {
             max_activity: self.meta.max_activity,
             delta: DayKeyMap::default(),
             counts: HashMap::new(),
-            written: [0; 4],
+            written: [0; 8],
+            new_sites: HashMap::new(),
+            next_site: self.sites.len() as u32,
+            clients: HashMap::new(),
         }
     }
 
@@ -333,6 +399,36 @@ impl TenantState {
         for x in c.counters {
             self.counters[x.workload.index()].insert(x.day, x.block);
         }
+        for x in c.clients {
+            self.clients.insert(x.day, x.signals);
+        }
+        for m in c.mailboxes {
+            self.mailboxes.entry(m.ord).or_default().mailbox = Some(m.mailbox);
+        }
+        for x in c.sites {
+            let i = x.ord as usize;
+            if i >= self.sites.len() {
+                self.sites.resize_with(i + 1, SiteFacts::default);
+            }
+            self.site_index.insert(x.site.id.clone(), x.ord);
+            self.sites[i].site = Some(x.site);
+            self.sites[i].owner = x.owner;
+        }
+        for x in c.site_days {
+            if let Some(f) = self.sites.get_mut(x.ord as usize) {
+                match f.days.binary_search_by_key(&x.day, |d| d.0) {
+                    Ok(i) => f.days[i].1 = x.state,
+                    Err(i) => f.days.insert(i, (x.day, x.state)),
+                }
+            }
+        }
+        for d in c.mailbox_days {
+            let days = &mut self.mailboxes.entry(d.ord).or_default().days;
+            match days.binary_search_by_key(&d.day, |x| x.0) {
+                Ok(i) => days[i].1 = d.state,
+                Err(i) => days.insert(i, (d.day, d.state)),
+            }
+        }
         self.meta = c.meta;
         if directory_changed {
             self.directory_version += 1;
@@ -366,27 +462,40 @@ pub struct Planner<'s> {
     max_activity: Option<Day>,
     delta: DayKeyMap,
     /// `activityCounts` of the batch per workload and day, in line order.
-    counts: HashMap<(Workload, Day), Vec<(u32, [u32; MAX_COUNTERS])>>,
-    /// How many of `c`'s users, licenses, products and activations [`Planner::unwritten`]
-    /// has handed out.
-    written: [usize; 4],
+    counts: HashMap<(Workload, Day), Vec<CountEntry>>,
+    /// How many of `c`'s users, licenses, products, activations, mailboxes and mailbox days
+    /// [`Planner::unwritten`] has handed out.
+    written: [usize; 8],
+    /// Sites first defined in this batch, and the next free site ordinal.
+    new_sites: HashMap<String, u32>,
+    next_site: u32,
+    /// `emailClients` of the batch per day, in line order: (user, clients, version).
+    clients: HashMap<Day, Vec<(u32, u16, Option<u8>)>>,
 }
 
 impl Planner<'_> {
     /// The directory rows planned since the last call (for writing while planning).
     pub fn unwritten(&mut self) -> Rows<'_> {
-        let [u, l, p, a] = self.written;
+        let [u, l, p, a, m, md, st, sd] = self.written;
         self.written = [
             self.c.users.len(),
             self.c.licenses.len(),
             self.c.products.len(),
             self.c.activations.len(),
+            self.c.mailboxes.len(),
+            self.c.mailbox_days.len(),
+            self.c.sites.len(),
+            self.c.site_days.len(),
         ];
         Rows {
             users: &self.c.users[u..],
             licenses: &self.c.licenses[l..],
             products: &self.c.products[p..],
             activations: &self.c.activations[a..],
+            mailboxes: &self.c.mailboxes[m..],
+            mailbox_days: &self.c.mailbox_days[md..],
+            sites: &self.c.sites[st..],
+            site_days: &self.c.site_days[sd..],
         }
     }
 
@@ -402,6 +511,9 @@ impl Planner<'_> {
             delta,
             counts,
             written: _,
+            new_sites,
+            next_site,
+            clients,
         } = self;
         let this = *state;
         for n in block {
@@ -513,6 +625,79 @@ impl Planner<'_> {
                         *max_activity = (*max_activity).max(Some(*date));
                     }
                 }
+                Record::Mailbox { user_id, mailbox } => c.mailboxes.push(MailboxRow {
+                    ord: resolve(user_id)?,
+                    mailbox: *mailbox,
+                }),
+                Record::MailboxDay {
+                    user_id,
+                    date,
+                    state,
+                } => c.mailbox_days.push(MailboxDayRow {
+                    ord: resolve(user_id)?,
+                    day: *date,
+                    state: *state,
+                }),
+                Record::Site { site } => {
+                    let owner = site.owner.as_deref().map(resolve).transpose()?;
+                    let ord = match this
+                        .site_index
+                        .get(&site.id)
+                        .or_else(|| new_sites.get(&site.id))
+                    {
+                        Some(o) => *o,
+                        None => {
+                            let o = *next_site;
+                            *next_site =
+                                next_site.checked_add(1).ok_or_else(|| IngestError::Line {
+                                    line,
+                                    message: "the tenant has reached the limit of sites".into(),
+                                })?;
+                            new_sites.insert(site.id.clone(), o);
+                            o
+                        }
+                    };
+                    c.sites.push(SiteRow {
+                        ord,
+                        site: site.clone(),
+                        owner,
+                    });
+                }
+                Record::SiteDay {
+                    site_id,
+                    date,
+                    state,
+                } => {
+                    let ord = this
+                        .site_index
+                        .get(site_id)
+                        .or_else(|| new_sites.get(site_id))
+                        .copied()
+                        .ok_or_else(|| IngestError::Field {
+                            line,
+                            field: "siteId",
+                            message: format!(
+                                "unknown site '{site_id}': no earlier site record defines it"
+                            ),
+                        })?;
+                    c.site_days.push(SiteDayRow {
+                        ord,
+                        day: *date,
+                        state: *state,
+                    });
+                }
+                Record::EmailClients {
+                    user_id,
+                    date,
+                    apps,
+                    outlook_version,
+                } => {
+                    let ord = resolve(user_id)?;
+                    clients
+                        .entry(*date)
+                        .or_default()
+                        .push((ord, *apps, *outlook_version));
+                }
                 Record::Refresh { date } => {
                     if let Some(r) = *explicit
                         && *date < r
@@ -560,9 +745,38 @@ impl Planner<'_> {
             })
             .collect();
         counters.sort_by_key(|c| (c.workload, c.day));
+        let mut clients: Vec<ClientDay> = self
+            .clients
+            .into_iter()
+            .map(|(day, updates)| {
+                let mut signals = self
+                    .state
+                    .clients
+                    .get(&day)
+                    .cloned()
+                    .unwrap_or_else(|| vec![RoaringBitmap::new(); CLIENT_SIGNALS]);
+                // In line order, so a later record of a user replaces an earlier one.
+                for (ord, apps, version) in updates {
+                    for b in signals.iter_mut() {
+                        b.remove(ord);
+                    }
+                    for (bit, b) in signals.iter_mut().take(EMAIL_APPS.len()).enumerate() {
+                        if apps & (1 << bit) != 0 {
+                            b.insert(ord);
+                        }
+                    }
+                    if let Some(v) = version {
+                        signals[EMAIL_APPS.len() + v as usize].insert(ord);
+                    }
+                }
+                ClientDay { day, signals }
+            })
+            .collect();
+        clients.sort_by_key(|c| c.day);
         let mut c = self.c;
         c.activity = activity;
         c.counters = counters;
+        c.clients = clients;
         c.meta = TenantMeta {
             explicit_refresh: self.explicit,
             max_activity: self.max_activity,
@@ -572,12 +786,18 @@ impl Planner<'_> {
     }
 }
 
+/// One user's counters on one day, as a batch brings them.
+type CountEntry = (u32, [u32; MAX_COUNTERS]);
+
 /// A day's counter block with the batch's entries for it: a later entry of a user replaces
 /// an earlier one, and the batch's replace the stored ones.
-fn merge_counts(old: Option<&CounterBlock>, mut new: Vec<(u32, [u32; MAX_COUNTERS])>) -> CounterBlock {
+fn merge_counts(
+    old: Option<&CounterBlock>,
+    mut new: Vec<(u32, [u32; MAX_COUNTERS])>,
+) -> CounterBlock {
     // Stable sort keeps line order among a user's entries; keep the last of each.
     new.sort_by_key(|e| e.0);
-    let mut last: Vec<(u32, [u32; MAX_COUNTERS])> = Vec::with_capacity(new.len());
+    let mut last: Vec<CountEntry> = Vec::with_capacity(new.len());
     for e in new {
         match last.last_mut() {
             Some(l) if l.0 == e.0 => *l = e,

@@ -142,6 +142,7 @@ pub fn write_tenant(
     let before = |rng: &mut StdRng| first.minus(rng.gen_range(1..400)).to_string();
     let mut s = Summary::default();
     let mut dates_buf: Vec<&str> = Vec::with_capacity(days as usize);
+    let mut owners: Vec<String> = Vec::new();
 
     for i in 0..opts.users {
         let id = guid(&mut rng);
@@ -191,6 +192,31 @@ pub fn write_tenant(
                 svc.as_str()
             )?;
             s.records += 1;
+        }
+        if opts.usage && licensed_from[Service::Exchange.index()].is_some() {
+            s.records += write_mailbox(out, &id, first, days, opts.seed, i)?;
+        }
+        if opts.usage && licensed_from[Service::OneDrive.index()].is_some() {
+            let url = format!(
+                "https://contoso-my.sharepoint.com/personal/user{i}_contoso_onmicrosoft_com"
+            );
+            s.records += write_site(
+                out,
+                SiteSpec {
+                    id: &format!("od-{i}"),
+                    kind: "oneDrive",
+                    url: &url,
+                    owner: Some(&id),
+                    template: "SPSPERS#10",
+                    salt: u64::from(i),
+                },
+                first,
+                days,
+                opts.seed,
+            )?;
+        }
+        if opts.usage && i % 25 == 0 {
+            owners.push(id.clone());
         }
         let mut products: Vec<&str> = plan.products.to_vec();
         if !products.is_empty() && rng.gen_bool(0.12) {
@@ -284,10 +310,155 @@ pub fn write_tenant(
             progress(u64::from(i));
         }
     }
+    // SharePoint sites: one per 25 users, owned by one of them, team, communication and
+    // classic templates.
+    for (k, owner) in owners.iter().enumerate() {
+        let template = ["GROUP#0", "SITEPAGEPUBLISHING#0", "STS#3"][k % 3];
+        let url = format!("https://contoso.sharepoint.com/sites/site{k}");
+        s.records += write_site(
+            out,
+            SiteSpec {
+                id: &format!("sp-{k:06}"),
+                kind: "sharePoint",
+                url: &url,
+                owner: Some(owner),
+                template,
+                salt: 1 << 40 | k as u64,
+            },
+            first,
+            days,
+            opts.seed,
+        )?;
+    }
     writeln!(out, r#"{{"type":"refresh","date":"{}"}}"#, opts.end)?;
     s.records += 1;
     progress(u64::from(opts.users));
     Ok(s)
+}
+
+struct SiteSpec<'a> {
+    id: &'a str,
+    kind: &'a str,
+    url: &'a str,
+    owner: Option<&'a str>,
+    template: &'a str,
+    salt: u64,
+}
+
+/// A site with growing files and storage and some activity most weekdays; ~2% deleted in
+/// the period; a state every day of the last week and weekly before.
+fn write_site(
+    out: &mut impl Write,
+    spec: SiteSpec<'_>,
+    first: Day,
+    days: i32,
+    seed: u64,
+) -> std::io::Result<u64> {
+    let mut rng = StdRng::seed_from_u64(seed ^ spec.salt.rotate_left(17) ^ 0x517E);
+    let created = first.minus(rng.gen_range(1..1000));
+    let deleted = if rng.gen_bool(0.02) {
+        format!("\"{}\"", first.plus(rng.gen_range(0..days)))
+    } else {
+        "null".to_string()
+    };
+    let owner = spec
+        .owner
+        .map_or("null".to_string(), |o| format!("\"{o}\""));
+    writeln!(
+        out,
+        r#"{{"type":"site","id":"{}","kind":"{}","url":"{}","ownerId":{owner},"rootWebTemplate":"{}","createdDate":"{created}","deletedDate":{deleted}}}"#,
+        spec.id, spec.kind, spec.url, spec.template
+    )?;
+    let sharepoint = spec.kind == "sharePoint";
+    let files_end: u64 = rng.gen_range(10..5000);
+    let bytes_per_file: u64 = rng.gen_range(50_000..2_000_000);
+    let allocated: u64 = if sharepoint { 25 << 40 } else { 1 << 40 };
+    let mut n = 1;
+    for d in 0..days {
+        if d < days - 7 && (days - 1 - d) % 7 != 0 {
+            continue;
+        }
+        let files = files_end.saturating_sub((days - 1 - d) as u64 * files_end / 600);
+        let weekday = first.plus(d).weekday() < 5;
+        let active = if weekday && rng.gen_bool(0.7) {
+            rng.gen_range(1..=files.clamp(1, 40))
+        } else {
+            0
+        };
+        let (views, visited) = if sharepoint && weekday {
+            let v = rng.gen_range(0..200);
+            (v, v / 3)
+        } else {
+            (0, 0)
+        };
+        writeln!(
+            out,
+            r#"{{"type":"siteDay","siteId":"{}","date":"{}","fileCount":{files},"activeFileCount":{active},"pageViewCount":{views},"visitedPageCount":{visited},"storageUsed":{},"storageAllocated":{allocated}}}"#,
+            spec.id,
+            first.plus(d),
+            files * bytes_per_file
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A mailbox with growing storage: ~4% shared, ~1% room or equipment; quotas of a 50 GB
+/// plan (a few 2 GB ones); about one in 30 near or over a quota by the end; a state every
+/// day of the last week and weekly before. Returns the records written.
+fn write_mailbox(
+    out: &mut impl Write,
+    id: &str,
+    first: Day,
+    days: i32,
+    seed: u64,
+    user: u32,
+) -> std::io::Result<u64> {
+    const GB: u64 = 1 << 30;
+    let mut rng = StdRng::seed_from_u64(seed ^ (u64::from(user) << 8) ^ 0xB0);
+    let kind = match rng.gen_range(0..100) {
+        0..=3 => "shared",
+        4 => "room",
+        5 => "equipment",
+        _ => "user",
+    };
+    let small = kind != "user" || rng.gen_bool(0.05);
+    let (warn, send, send_receive) = if small {
+        (GB * 19 / 10, GB * 2, GB * 23 / 10)
+    } else {
+        (GB * 49, GB * 99 / 2, GB * 50)
+    };
+    let has_archive = rng.gen_bool(0.3);
+    let created = first.minus(rng.gen_range(1..1500));
+    writeln!(
+        out,
+        r#"{{"type":"mailbox","userId":"{id}","createdDate":"{created}","deletedDate":null,"recipientType":"{kind}","issueWarningQuota":{warn},"prohibitSendQuota":{send},"prohibitSendReceiveQuota":{send_receive},"deletedItemQuota":{},"hasArchive":{has_archive}}}"#,
+        GB * 30
+    )?;
+    // Where storage ends: mostly well under the warning quota, some near or over it.
+    let end = if rng.gen_bool(0.035) {
+        (send_receive as f64 * rng.gen_range(0.97..1.05)) as u64
+    } else {
+        (warn as f64 * rng.gen_range(0.001..0.8)) as u64
+    };
+    let daily = end / 400;
+    let mut n = 1;
+    for d in 0..days {
+        if d < days - 7 && (days - 1 - d) % 7 != 0 {
+            continue;
+        }
+        let storage = end.saturating_sub(daily * (days - 1 - d) as u64);
+        let items = storage / 75_000 + 10;
+        let deleted_items = items / 20;
+        writeln!(
+            out,
+            r#"{{"type":"mailboxDay","userId":"{id}","date":"{}","itemCount":{items},"storageUsed":{storage},"deletedItemCount":{deleted_items},"deletedItemSize":{}}}"#,
+            first.plus(d),
+            deleted_items * 40_000
+        )?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Realistic daily counters for one user's active days in one service (a separate random
@@ -311,6 +482,34 @@ fn write_counters(
         Workload::OneDrive => &[(1, 15), (0, 30), (0, 3), (0, 1)],
         Workload::SharePoint => &[(0, 10), (0, 5), (0, 2), (0, 1), (1, 25)],
     };
+    // Email users keep their clients: a desktop client (most often Outlook for Windows), the
+    // web, sometimes a phone; a few use POP3/IMAP4/SMTP; Outlook versions mostly M365.
+    let (desktop, version) = match rng.gen_range(0..100) {
+        0..=64 => (
+            "outlookForWindows",
+            Some(
+                [
+                    "M365",
+                    "2019",
+                    "2016",
+                    "2013",
+                    "2010",
+                    "2007",
+                    "undetermined",
+                ][pick(&mut rng, &[70u32, 10, 10, 5, 2, 1, 2], |w| *w)],
+            ),
+        ),
+        65..=74 => ("outlookForMac", None),
+        75..=79 => ("mailForMac", None),
+        80..=84 => (
+            ["pop3App", "imap4App", "smtpApp"][rng.gen_range(0..3)],
+            None,
+        ),
+        _ => ("outlookForWeb", None),
+    };
+    let mobile =
+        ["outlookForMobile", "otherForMobile", ""][pick(&mut rng, &[45u32, 15, 40], |w| *w)];
+    let mut n = 0;
     for d in dates {
         write!(
             out,
@@ -321,8 +520,26 @@ fn write_counters(
             write!(out, r#","{name}":{}"#, rng.gen_range(*lo..=*hi))?;
         }
         out.write_all(b"}\n")?;
+        n += 1;
+        if workload == Workload::Exchange {
+            let mut clients = vec![desktop];
+            if desktop != "outlookForWeb" && rng.gen_bool(0.3) {
+                clients.push("outlookForWeb");
+            }
+            if !mobile.is_empty() && rng.gen_bool(0.5) {
+                clients.push(mobile);
+            }
+            let list: Vec<String> = clients.iter().map(|c| format!("\"{c}\"")).collect();
+            let version = version.map_or("null".to_string(), |v| format!("\"{v}\""));
+            writeln!(
+                out,
+                r#"{{"type":"emailClients","userId":"{id}","date":"{d}","clients":[{}],"outlookVersion":{version}}}"#,
+                list.join(",")
+            )?;
+            n += 1;
+        }
     }
-    Ok(dates.len() as u64)
+    Ok(n)
 }
 
 #[cfg(test)]

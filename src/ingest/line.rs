@@ -7,7 +7,10 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::IngestError;
-use crate::model::{Activation, Day, MAX_COUNTERS, Platform, Record, Service, Span, Workload};
+use crate::model::{
+    Activation, Day, EMAIL_APPS, MAX_COUNTERS, Mailbox, MailboxState, OUTLOOK_VERSIONS, Platform,
+    RecipientType, Record, Service, Site, SiteKind, SiteState, Span, Workload,
+};
 
 /// Any JSON value, borrowed where possible, remembering only what the contract needs.
 #[derive(Debug)]
@@ -145,6 +148,52 @@ struct Fields<'a> {
     shared_externally: Option<Val<'a>>,
     #[serde(borrow)]
     visited_pages: Option<Val<'a>>,
+    #[serde(borrow)]
+    created_date: Option<Val<'a>>,
+    #[serde(borrow)]
+    recipient_type: Option<Val<'a>>,
+    #[serde(borrow)]
+    issue_warning_quota: Option<Val<'a>>,
+    #[serde(borrow)]
+    prohibit_send_quota: Option<Val<'a>>,
+    #[serde(borrow)]
+    prohibit_send_receive_quota: Option<Val<'a>>,
+    #[serde(borrow)]
+    deleted_item_quota: Option<Val<'a>>,
+    #[serde(borrow)]
+    has_archive: Option<Val<'a>>,
+    #[serde(borrow)]
+    item_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    storage_used: Option<Val<'a>>,
+    #[serde(borrow)]
+    deleted_item_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    deleted_item_size: Option<Val<'a>>,
+    #[serde(rename = "kind", borrow)]
+    site_kind: Option<Val<'a>>,
+    #[serde(borrow)]
+    url: Option<Val<'a>>,
+    #[serde(borrow)]
+    owner_id: Option<Val<'a>>,
+    #[serde(borrow)]
+    root_web_template: Option<Val<'a>>,
+    #[serde(borrow)]
+    site_id: Option<Val<'a>>,
+    #[serde(borrow)]
+    file_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    active_file_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    page_view_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    visited_page_count: Option<Val<'a>>,
+    #[serde(borrow)]
+    storage_allocated: Option<Val<'a>>,
+    #[serde(borrow)]
+    clients: Option<Val<'a>>,
+    #[serde(borrow)]
+    outlook_version: Option<Val<'a>>,
 }
 
 struct Ctx {
@@ -208,6 +257,18 @@ impl Ctx {
             Some(other) => Err(self.err(
                 field,
                 format!("expected true or false, found {}", other.kind()),
+            )),
+        }
+    }
+
+    /// A required whole number ≥ 0.
+    fn count(&self, field: &'static str, v: Option<Val<'_>>) -> Result<u64, IngestError> {
+        match v {
+            Some(Val::Num(n)) => Ok(n),
+            None => Err(self.err(field, "is required")),
+            Some(other) => Err(self.err(
+                field,
+                format!("expected a whole number ≥ 0, found {}", other.kind()),
             )),
         }
     }
@@ -397,7 +458,10 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
             let workload = Workload::parse(&w).ok_or_else(|| {
                 cx.err(
                     "workload",
-                    format!("unknown workload '{w}' (expected one of {})", Workload::NAMES),
+                    format!(
+                        "unknown workload '{w}' (expected one of {})",
+                        Workload::NAMES
+                    ),
                 )
             })?;
             let date = cx.day("date", f.date)?;
@@ -446,6 +510,148 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
                 counts,
             }
         }
+        "mailbox" => {
+            let user_id = cx.string("userId", f.user_id)?;
+            let created = cx.day("createdDate", f.created_date)?;
+            let deleted = cx.opt_day("deletedDate", f.deleted_date)?;
+            if deleted.is_some_and(|d| d < created) {
+                return Err(cx.err("deletedDate", "must not be before createdDate"));
+            }
+            let rt = cx.string("recipientType", f.recipient_type)?;
+            let recipient_type = RecipientType::parse(&rt).ok_or_else(|| {
+                cx.err(
+                    "recipientType",
+                    format!(
+                        "unknown recipient type '{rt}' (expected one of {})",
+                        RecipientType::NAMES
+                    ),
+                )
+            })?;
+            Record::Mailbox {
+                user_id,
+                mailbox: Mailbox {
+                    created,
+                    deleted,
+                    recipient_type,
+                    issue_warning_quota: cx.count("issueWarningQuota", f.issue_warning_quota)?,
+                    prohibit_send_quota: cx.count("prohibitSendQuota", f.prohibit_send_quota)?,
+                    prohibit_send_receive_quota: cx
+                        .count("prohibitSendReceiveQuota", f.prohibit_send_receive_quota)?,
+                    deleted_item_quota: cx.count("deletedItemQuota", f.deleted_item_quota)?,
+                    has_archive: cx.boolean("hasArchive", f.has_archive)?,
+                },
+            }
+        }
+        "mailboxDay" => Record::MailboxDay {
+            user_id: cx.string("userId", f.user_id)?,
+            date: cx.day("date", f.date)?,
+            state: MailboxState {
+                item_count: cx.count("itemCount", f.item_count)?,
+                storage_used: cx.count("storageUsed", f.storage_used)?,
+                deleted_item_count: cx.count("deletedItemCount", f.deleted_item_count)?,
+                deleted_item_size: cx.count("deletedItemSize", f.deleted_item_size)?,
+            },
+        },
+        "site" => {
+            let id = cx.string("id", f.id)?;
+            let k = cx.string("kind", f.site_kind)?;
+            let kind = SiteKind::parse(&k).ok_or_else(|| {
+                cx.err(
+                    "kind",
+                    format!("unknown site kind '{k}' (expected oneDrive or sharePoint)"),
+                )
+            })?;
+            let owner = match f.owner_id {
+                None | Some(Val::Null) if kind == SiteKind::OneDrive => {
+                    return Err(cx.err("ownerId", "is required for a OneDrive account"));
+                }
+                None | Some(Val::Null) => None,
+                v => Some(cx.string("ownerId", v)?),
+            };
+            let created = cx.day("createdDate", f.created_date)?;
+            let deleted = cx.opt_day("deletedDate", f.deleted_date)?;
+            if deleted.is_some_and(|d| d < created) {
+                return Err(cx.err("deletedDate", "must not be before createdDate"));
+            }
+            Record::Site {
+                site: Site {
+                    id,
+                    kind,
+                    url: cx.string("url", f.url)?,
+                    owner,
+                    root_web_template: cx.text("rootWebTemplate", f.root_web_template)?,
+                    created,
+                    deleted,
+                },
+            }
+        }
+        "siteDay" => Record::SiteDay {
+            site_id: cx.string("siteId", f.site_id)?,
+            date: cx.day("date", f.date)?,
+            state: SiteState {
+                file_count: cx.count("fileCount", f.file_count)?,
+                active_file_count: cx.count("activeFileCount", f.active_file_count)?,
+                page_view_count: cx.count("pageViewCount", f.page_view_count)?,
+                visited_page_count: cx.count("visitedPageCount", f.visited_page_count)?,
+                storage_used: cx.count("storageUsed", f.storage_used)?,
+                storage_allocated: cx.count("storageAllocated", f.storage_allocated)?,
+            },
+        },
+        "emailClients" => {
+            let user_id = cx.string("userId", f.user_id)?;
+            let date = cx.day("date", f.date)?;
+            let mut apps = 0u16;
+            match f.clients {
+                Some(Val::Array(items)) => {
+                    for item in items {
+                        let name = cx.string("clients", Some(item))?;
+                        let bit = EMAIL_APPS.iter().position(|a| *a == name).ok_or_else(|| {
+                            cx.err(
+                                "clients",
+                                format!(
+                                    "unknown email client '{name}' (expected any of {})",
+                                    EMAIL_APPS.join(", ")
+                                ),
+                            )
+                        })?;
+                        apps |= 1 << bit;
+                    }
+                }
+                None => return Err(cx.err("clients", "is required")),
+                Some(other) => {
+                    return Err(cx.err(
+                        "clients",
+                        format!("expected an array of client names, found {}", other.kind()),
+                    ));
+                }
+            }
+            let outlook_version = match f.outlook_version {
+                None | Some(Val::Null) => None,
+                v => {
+                    let name = cx.string("outlookVersion", v)?;
+                    Some(
+                        OUTLOOK_VERSIONS
+                            .iter()
+                            .position(|x| *x == name)
+                            .ok_or_else(|| {
+                                cx.err(
+                                    "outlookVersion",
+                                    format!(
+                                        "unknown Outlook version '{name}' (expected one of {})",
+                                        OUTLOOK_VERSIONS.join(", ")
+                                    ),
+                                )
+                            })? as u8,
+                    )
+                }
+            };
+            Record::EmailClients {
+                user_id,
+                date,
+                apps,
+                outlook_version,
+            }
+        }
         "refresh" => Record::Refresh {
             date: cx.day("date", f.date)?,
         },
@@ -453,7 +659,7 @@ pub fn parse_line(line: usize, raw: &[u8]) -> Result<Option<Record>, IngestError
             return Err(cx.err(
                 "type",
                 format!(
-                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, activityCounts, refresh)"
+                    "unknown record type '{other}' (expected one of user, serviceLicense, productAssignment, activation, activity, activityCounts, mailbox, mailboxDay, site, siteDay, emailClients, refresh)"
                 ),
             ));
         }

@@ -7,7 +7,10 @@ mod record;
 
 pub use day::{Day, DayParseError};
 pub use period::Period;
-pub use record::{Activation, MAX_COUNTERS, Platform, Record, Service, Span, Workload};
+pub use record::{
+    Activation, EMAIL_APPS, MAX_COUNTERS, Mailbox, MailboxState, OUTLOOK_VERSIONS, Platform,
+    RecipientType, Record, Service, Site, SiteKind, SiteState, Span, Workload,
+};
 
 /// A tenant id as it appears in tokens (`tid`) and URLs. Compared case-insensitively by
 /// normalising to lower case on construction.

@@ -135,6 +135,131 @@ impl Workload {
     }
 }
 
+/// A user's mailbox (key: the user): when it was created and deleted, its quotas in bytes
+/// (issue warning, prohibit send, prohibit send/receive, deleted items) and archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mailbox {
+    pub created: Day,
+    pub deleted: Option<Day>,
+    pub recipient_type: RecipientType,
+    pub issue_warning_quota: u64,
+    pub prohibit_send_quota: u64,
+    pub prohibit_send_receive_quota: u64,
+    pub deleted_item_quota: u64,
+    pub has_archive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientType {
+    User = 0,
+    Shared = 1,
+    Room = 2,
+    Equipment = 3,
+}
+
+impl RecipientType {
+    pub const NAMES: &'static str = "user, shared, room, equipment";
+
+    pub fn parse(s: &str) -> Option<RecipientType> {
+        Some(match s {
+            "user" => RecipientType::User,
+            "shared" => RecipientType::Shared,
+            "room" => RecipientType::Room,
+            "equipment" => RecipientType::Equipment,
+            _ => return None,
+        })
+    }
+
+    pub fn from_index(i: usize) -> Option<RecipientType> {
+        [
+            RecipientType::User,
+            RecipientType::Shared,
+            RecipientType::Room,
+            RecipientType::Equipment,
+        ]
+        .get(i)
+        .copied()
+    }
+}
+
+/// A mailbox's state on one day (key: user and date); it holds until a later day's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MailboxState {
+    pub item_count: u64,
+    pub storage_used: u64,
+    pub deleted_item_count: u64,
+    pub deleted_item_size: u64,
+}
+
+/// A site: a user's OneDrive account or a SharePoint site (key: its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub id: String,
+    pub kind: SiteKind,
+    pub url: String,
+    /// The owner's user id (required for a OneDrive account).
+    pub owner: Option<String>,
+    pub root_web_template: String,
+    pub created: Day,
+    pub deleted: Option<Day>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SiteKind {
+    OneDrive = 0,
+    SharePoint = 1,
+}
+
+impl SiteKind {
+    pub fn parse(s: &str) -> Option<SiteKind> {
+        match s {
+            "oneDrive" => Some(SiteKind::OneDrive),
+            "sharePoint" => Some(SiteKind::SharePoint),
+            _ => None,
+        }
+    }
+
+    pub fn from_index(i: usize) -> Option<SiteKind> {
+        [SiteKind::OneDrive, SiteKind::SharePoint].get(i).copied()
+    }
+}
+
+/// A site's state on one day (key: site and date); it holds until a later day's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SiteState {
+    pub file_count: u64,
+    pub active_file_count: u64,
+    pub page_view_count: u64,
+    pub visited_page_count: u64,
+    pub storage_used: u64,
+    pub storage_allocated: u64,
+}
+
+/// The email clients of the email app usage reports, in their column order, as the
+/// `emailClients` record names them.
+pub const EMAIL_APPS: [&str; 9] = [
+    "mailForMac",
+    "outlookForMac",
+    "outlookForWindows",
+    "outlookForMobile",
+    "otherForMobile",
+    "outlookForWeb",
+    "pop3App",
+    "imap4App",
+    "smtpApp",
+];
+
+/// The Outlook versions of EmailAppUsageVersionsUserCounts, as `outlookVersion` names them.
+pub const OUTLOOK_VERSIONS: [&str; 7] = [
+    "2007",
+    "2010",
+    "2013",
+    "2016",
+    "2019",
+    "M365",
+    "undetermined",
+];
+
 /// Activation platforms, in ActivationCounts column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Platform {
@@ -251,6 +376,31 @@ pub enum Record {
         date: Day,
         counts: [u32; MAX_COUNTERS],
     },
+    Mailbox {
+        user_id: String,
+        mailbox: Mailbox,
+    },
+    MailboxDay {
+        user_id: String,
+        date: Day,
+        state: MailboxState,
+    },
+    Site {
+        site: Site,
+    },
+    SiteDay {
+        site_id: String,
+        date: Day,
+        state: SiteState,
+    },
+    /// The email clients (bits in [`EMAIL_APPS`] order) and Outlook version (index into
+    /// [`OUTLOOK_VERSIONS`]) a user used on a day (key: user and date).
+    EmailClients {
+        user_id: String,
+        date: Day,
+        apps: u16,
+        outlook_version: Option<u8>,
+    },
     Refresh {
         date: Day,
     },
@@ -260,13 +410,17 @@ impl Record {
     /// The user this record refers to, for records other than `user` and `refresh`.
     pub fn referenced_user(&self) -> Option<&str> {
         match self {
-            Record::User { .. } | Record::Refresh { .. } => None,
+            Record::User { .. } | Record::Refresh { .. } | Record::SiteDay { .. } => None,
+            Record::Site { site } => site.owner.as_deref(),
             Record::ServiceLicense { user_id, .. }
             | Record::ProductAssignment { user_id, .. }
             | Record::Activation { user_id, .. }
             | Record::Activity { user_id, .. }
             | Record::ActivityDates { user_id, .. }
-            | Record::ActivityCounts { user_id, .. } => Some(user_id),
+            | Record::ActivityCounts { user_id, .. }
+            | Record::Mailbox { user_id, .. }
+            | Record::MailboxDay { user_id, .. }
+            | Record::EmailClients { user_id, .. } => Some(user_id),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! is one entry here plus its computation.
 
 use super::table::{Query, Sink};
-use super::{ReportError, activations, active_users, services, usage};
+use super::{ReportError, activations, active_users, email_apps, mailbox, services, sites, usage};
 use crate::engine::TenantState;
 
 /// What a function takes in its parentheses.
@@ -314,10 +314,22 @@ const ONEDRIVE_ACTIVITY_USER_DETAIL: &[Column] = &[
     IS_DELETED,
     DELETED_DATE,
     LAST_ACTIVITY,
-    col("Viewed Or Edited File Count", "viewedOrEditedFileCount", Int),
+    col(
+        "Viewed Or Edited File Count",
+        "viewedOrEditedFileCount",
+        Int,
+    ),
     col("Synced File Count", "syncedFileCount", Int),
-    col("Shared Internally File Count", "sharedInternallyFileCount", Int),
-    col("Shared Externally File Count", "sharedExternallyFileCount", Int),
+    col(
+        "Shared Internally File Count",
+        "sharedInternallyFileCount",
+        Int,
+    ),
+    col(
+        "Shared Externally File Count",
+        "sharedExternallyFileCount",
+        Int,
+    ),
     ASSIGNED_PRODUCTS,
     REPORT_PERIOD,
 ];
@@ -346,13 +358,202 @@ const SHAREPOINT_ACTIVITY_USER_DETAIL: &[Column] = &[
     IS_DELETED,
     DELETED_DATE,
     LAST_ACTIVITY,
-    col("Viewed Or Edited File Count", "viewedOrEditedFileCount", Int),
+    col(
+        "Viewed Or Edited File Count",
+        "viewedOrEditedFileCount",
+        Int,
+    ),
     col("Synced File Count", "syncedFileCount", Int),
-    col("Shared Internally File Count", "sharedInternallyFileCount", Int),
-    col("Shared Externally File Count", "sharedExternallyFileCount", Int),
+    col(
+        "Shared Internally File Count",
+        "sharedInternallyFileCount",
+        Int,
+    ),
+    col(
+        "Shared Externally File Count",
+        "sharedExternallyFileCount",
+        Int,
+    ),
     col("Visited Page Count", "visitedPageCount", Int),
     ASSIGNED_PRODUCTS,
     REPORT_PERIOD,
+];
+
+const MAILBOX_USAGE_DETAIL: &[Column] = &[
+    REFRESH,
+    UPN,
+    DISPLAY,
+    IS_DELETED,
+    DELETED_DATE,
+    col("Created Date", "createdDate", Date),
+    LAST_ACTIVITY,
+    col("Item Count", "itemCount", Int),
+    col("Storage Used (Byte)", "storageUsedInBytes", Int),
+    col(
+        "Issue Warning Quota (Byte)",
+        "issueWarningQuotaInBytes",
+        Int,
+    ),
+    col(
+        "Prohibit Send Quota (Byte)",
+        "prohibitSendQuotaInBytes",
+        Int,
+    ),
+    col(
+        "Prohibit Send/Receive Quota (Byte)",
+        "prohibitSendReceiveQuotaInBytes",
+        Int,
+    ),
+    col("Deleted Item Count", "deletedItemCount", Int),
+    col("Deleted Item Size (Byte)", "deletedItemSizeInBytes", Int),
+    // Graph's beta JSON names this one without "InBytes" (catalogue discrepancy note).
+    col("Deleted Item Quota (Byte)", "deletedItemQuota", Int),
+    col("Has Archive", "hasArchive", Bool),
+    REPORT_PERIOD,
+];
+
+const MAILBOX_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Total", "total", Int),
+    col("Active", "active", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const QUOTA_STATUS_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Under Limit", "underLimit", Int),
+    col("Warning Issued", "warningIssued", Int),
+    col("Send Prohibited", "sendProhibited", Int),
+    col("Send/Receive Prohibited", "sendReceiveProhibited", Int),
+    col("Indeterminate", "indeterminate", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const MAILBOX_STORAGE: &[Column] = &[
+    REFRESH,
+    col("Storage Used (Byte)", "storageUsedInBytes", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const SITE_TYPE: Column = col("Site Type", "siteType", Text);
+const STORAGE_USED: Column = col("Storage Used (Byte)", "storageUsedInBytes", Int);
+
+const SITE_TOTALS: &[Column] = &[
+    REFRESH,
+    SITE_TYPE,
+    col("Total", "total", Int),
+    col("Active", "active", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const SITE_STORAGE: &[Column] = &[REFRESH, SITE_TYPE, STORAGE_USED, REPORT_DATE, REPORT_PERIOD];
+
+const SITE_PAGES: &[Column] = &[
+    REFRESH,
+    SITE_TYPE,
+    col("Page View Count", "pageViewCount", Int),
+    REPORT_DATE,
+    REPORT_PERIOD,
+];
+
+const ONEDRIVE_ACCOUNT_DETAIL: &[Column] = &[
+    REFRESH,
+    col("Site URL", "siteUrl", Text),
+    col("Owner Display Name", "ownerDisplayName", Text),
+    IS_DELETED,
+    LAST_ACTIVITY,
+    col("File Count", "fileCount", Int),
+    col("Active File Count", "activeFileCount", Int),
+    STORAGE_USED,
+    col("Storage Allocated (Byte)", "storageAllocatedInBytes", Int),
+    col("Owner Principal Name", "ownerPrincipalName", Text),
+    REPORT_PERIOD,
+];
+
+const SHAREPOINT_SITE_DETAIL: &[Column] = &[
+    REFRESH,
+    col("Site Id", "siteId", Text),
+    col("Site URL", "siteUrl", Text),
+    col("Owner Display Name", "ownerDisplayName", Text),
+    IS_DELETED,
+    LAST_ACTIVITY,
+    col("File Count", "fileCount", Int),
+    col("Active File Count", "activeFileCount", Int),
+    col("Page View Count", "pageViewCount", Int),
+    col("Visited Page Count", "visitedPageCount", Int),
+    STORAGE_USED,
+    col("Storage Allocated (Byte)", "storageAllocatedInBytes", Int),
+    col("Root Web Template", "rootWebTemplate", Text),
+    col("Owner Principal Name", "ownerPrincipalName", Text),
+    REPORT_PERIOD,
+];
+
+const EMAIL_APPS_COLUMNS: [Column; 9] = [
+    col("Mail For Mac", "mailForMac", Int),
+    col("Outlook For Mac", "outlookForMac", Int),
+    col("Outlook For Windows", "outlookForWindows", Int),
+    col("Outlook For Mobile", "outlookForMobile", Int),
+    col("Other For Mobile", "otherForMobile", Int),
+    col("Outlook For Web", "outlookForWeb", Int),
+    col("POP3 App", "pop3App", Int),
+    col("IMAP4 App", "imap4App", Int),
+    col("SMTP App", "smtpApp", Int),
+];
+
+const fn apps<const N: usize>(head: [Column; 1], tail: &[Column]) -> [Column; N] {
+    let mut out = [REFRESH; N];
+    out[0] = head[0];
+    let mut i = 0;
+    while i < EMAIL_APPS_COLUMNS.len() {
+        out[1 + i] = EMAIL_APPS_COLUMNS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < tail.len() {
+        out[1 + EMAIL_APPS_COLUMNS.len() + j] = tail[j];
+        j += 1;
+    }
+    out
+}
+
+const EMAIL_APPS_USER_COUNTS: [Column; 11] = apps([REFRESH], &[REPORT_PERIOD]);
+const EMAIL_APP_USER_COUNTS: [Column; 12] = apps([REFRESH], &[REPORT_DATE, REPORT_PERIOD]);
+
+/// The app columns are `Yes` or empty per user (text).
+const EMAIL_APP_USER_DETAIL: &[Column] = &[
+    REFRESH,
+    UPN,
+    DISPLAY,
+    IS_DELETED,
+    DELETED_DATE,
+    LAST_ACTIVITY,
+    col("Mail For Mac", "mailForMac", Text),
+    col("Outlook For Mac", "outlookForMac", Text),
+    col("Outlook For Windows", "outlookForWindows", Text),
+    col("Outlook For Mobile", "outlookForMobile", Text),
+    col("Other For Mobile", "otherForMobile", Text),
+    col("Outlook For Web", "outlookForWeb", Text),
+    col("POP3 App", "pop3App", Text),
+    col("IMAP4 App", "imap4App", Text),
+    col("SMTP App", "smtpApp", Text),
+    REPORT_PERIOD,
+];
+
+/// Graph's order: Report Period sits between Undetermined and Outlook M365.
+const EMAIL_VERSIONS_USER_COUNTS: &[Column] = &[
+    REFRESH,
+    col("Outlook 2016", "outlook2016", Int),
+    col("Outlook 2013", "outlook2013", Int),
+    col("Outlook 2010", "outlook2010", Int),
+    col("Outlook 2007", "outlook2007", Int),
+    col("Undetermined", "undetermined", Int),
+    REPORT_PERIOD,
+    col("Outlook M365", "outlookM365", Int),
+    col("Outlook 2019", "outlook2019", Int),
 ];
 
 /// A summary report of the workload families: `period` only, every batch may change it.
@@ -375,7 +576,7 @@ const fn daily(
     }
 }
 
-/// A per-user report of the workload families: `period` or `date=`.
+/// A per-user (or per-site) report of the workload families: `period` or `date=`.
 const fn per_user(
     name: &'static str,
     entity: &'static str,
@@ -540,6 +741,116 @@ pub static CATALOGUE: &[ReportDef] = &[
         "sharePointActivityUserDetail",
         SHAREPOINT_ACTIVITY_USER_DETAIL,
         usage::sharepoint_activity_user_detail,
+    ),
+    // Mailbox usage: period only (Graph has no `date=` for these).
+    ReportDef {
+        name: "getMailboxUsageDetail",
+        entity: "mailboxUsageDetail",
+        params: Params::Period,
+        kind: Kind::Detail,
+        depends: Depends::All,
+        columns: MAILBOX_USAGE_DETAIL,
+        nest: None,
+        legacy: false,
+        compute: mailbox::detail,
+    },
+    daily(
+        "getMailboxUsageMailboxCounts",
+        "mailboxUsageMailboxCounts",
+        MAILBOX_COUNTS,
+        mailbox::mailbox_counts,
+    ),
+    daily(
+        "getMailboxUsageQuotaStatusMailboxCounts",
+        "mailboxUsageQuotaStatusMailboxCounts",
+        QUOTA_STATUS_COUNTS,
+        mailbox::quota_status_counts,
+    ),
+    daily(
+        "getMailboxUsageStorage",
+        "mailboxUsageStorage",
+        MAILBOX_STORAGE,
+        mailbox::storage,
+    ),
+    // OneDrive and SharePoint usage, per site.
+    per_user(
+        "getOneDriveUsageAccountDetail",
+        "oneDriveUsageAccountDetail",
+        ONEDRIVE_ACCOUNT_DETAIL,
+        sites::onedrive_account_detail,
+    ),
+    daily(
+        "getOneDriveUsageAccountCounts",
+        "oneDriveUsageAccountCounts",
+        SITE_TOTALS,
+        sites::onedrive_account_counts,
+    ),
+    daily(
+        "getOneDriveUsageFileCounts",
+        "oneDriveUsageFileCounts",
+        SITE_TOTALS,
+        sites::onedrive_file_counts,
+    ),
+    daily(
+        "getOneDriveUsageStorage",
+        "oneDriveUsageStorage",
+        SITE_STORAGE,
+        sites::onedrive_storage,
+    ),
+    per_user(
+        "getSharePointSiteUsageDetail",
+        "sharePointSiteUsageDetail",
+        SHAREPOINT_SITE_DETAIL,
+        sites::sharepoint_site_detail,
+    ),
+    daily(
+        "getSharePointSiteUsageFileCounts",
+        "sharePointSiteUsageFileCounts",
+        SITE_TOTALS,
+        sites::sharepoint_file_counts,
+    ),
+    daily(
+        "getSharePointSiteUsagePages",
+        "sharePointSiteUsagePages",
+        SITE_PAGES,
+        sites::sharepoint_pages,
+    ),
+    daily(
+        "getSharePointSiteUsageSiteCounts",
+        "sharePointSiteUsageSiteCounts",
+        SITE_TOTALS,
+        sites::sharepoint_site_counts,
+    ),
+    daily(
+        "getSharePointSiteUsageStorage",
+        "sharePointSiteUsageStorage",
+        SITE_STORAGE,
+        sites::sharepoint_storage,
+    ),
+    // Email app usage.
+    daily(
+        "getEmailAppUsageAppsUserCounts",
+        "emailAppUsageAppsUserCounts",
+        &EMAIL_APPS_USER_COUNTS,
+        email_apps::apps_user_counts,
+    ),
+    daily(
+        "getEmailAppUsageUserCounts",
+        "emailAppUsageUserCounts",
+        &EMAIL_APP_USER_COUNTS,
+        email_apps::user_counts,
+    ),
+    per_user(
+        "getEmailAppUsageUserDetail",
+        "emailAppUsageUserDetail",
+        EMAIL_APP_USER_DETAIL,
+        email_apps::user_detail,
+    ),
+    daily(
+        "getEmailAppUsageVersionsUserCounts",
+        "emailAppUsageVersionsUserCounts",
+        EMAIL_VERSIONS_USER_COUNTS,
+        email_apps::versions_user_counts,
     ),
 ];
 

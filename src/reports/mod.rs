@@ -6,7 +6,10 @@
 mod activations;
 mod active_users;
 pub mod catalogue;
+mod email_apps;
+mod mailbox;
 mod services;
+mod sites;
 pub mod table;
 mod usage;
 

@@ -144,33 +144,87 @@ fn user_detail(
 }
 
 /// The catalogue's entry points, one per function.
-pub(super) fn email_activity_counts(s: &TenantState, q: &Query, k: &mut dyn Sink) -> Result<(), ReportError> {
+pub(super) fn email_activity_counts(
+    s: &TenantState,
+    q: &Query,
+    k: &mut dyn Sink,
+) -> Result<(), ReportError> {
     daily(s, q, k, Workload::Exchange, &[0, 1, 2, 3, 4], Daily::Sum)
 }
-pub(super) fn email_activity_user_counts(s: &TenantState, q: &Query, k: &mut dyn Sink) -> Result<(), ReportError> {
+pub(super) fn email_activity_user_counts(
+    s: &TenantState,
+    q: &Query,
+    k: &mut dyn Sink,
+) -> Result<(), ReportError> {
     daily(s, q, k, Workload::Exchange, &[0, 1, 2, 3, 4], Daily::Users)
 }
-pub(super) fn email_activity_user_detail(s: &TenantState, q: &Query, k: &mut dyn Sink) -> Result<(), ReportError> {
+pub(super) fn email_activity_user_detail(
+    s: &TenantState,
+    q: &Query,
+    k: &mut dyn Sink,
+) -> Result<(), ReportError> {
     user_detail(s, q, k, Workload::Exchange, &[0, 1, 2, 3, 4], true)
 }
-pub(super) fn onedrive_activity_file_counts(s: &TenantState, q: &Query, k: &mut dyn Sink) -> Result<(), ReportError> {
+pub(super) fn onedrive_activity_file_counts(
+    s: &TenantState,
+    q: &Query,
+    k: &mut dyn Sink,
+) -> Result<(), ReportError> {
     daily(s, q, k, Workload::OneDrive, &[0, 1, 2, 3], Daily::Sum)
 }
-pub(super) fn onedrive_activity_user_counts(s: &TenantState, q: &Query, k: &mut dyn Sink) -> Result<(), ReportError> {
+pub(super) fn onedrive_activity_user_counts(
+    s: &TenantState,
+    q: &Query,
+    k: &mut dyn Sink,
+) -> Result<(), ReportError> {
     daily(s, q, k, Workload::OneDrive, &[0, 1, 2, 3], Daily::Users)
 }
-pub(super) fn onedrive_activity_user_detail(s: &TenantState, q: &Query, k: &mut dyn Sink) -> Result<(), ReportError> {
+pub(super) fn onedrive_activity_user_detail(
+    s: &TenantState,
+    q: &Query,
+    k: &mut dyn Sink,
+) -> Result<(), ReportError> {
     user_detail(s, q, k, Workload::OneDrive, &[0, 1, 2, 3], false)
 }
-pub(super) fn sharepoint_activity_file_counts(s: &TenantState, q: &Query, k: &mut dyn Sink) -> Result<(), ReportError> {
+pub(super) fn sharepoint_activity_file_counts(
+    s: &TenantState,
+    q: &Query,
+    k: &mut dyn Sink,
+) -> Result<(), ReportError> {
     daily(s, q, k, Workload::SharePoint, &[0, 1, 2, 3], Daily::Sum)
 }
-pub(super) fn sharepoint_activity_pages(s: &TenantState, q: &Query, k: &mut dyn Sink) -> Result<(), ReportError> {
+pub(super) fn sharepoint_activity_pages(
+    s: &TenantState,
+    q: &Query,
+    k: &mut dyn Sink,
+) -> Result<(), ReportError> {
     daily(s, q, k, Workload::SharePoint, &[VISITED_PAGES], Daily::Sum)
 }
-pub(super) fn sharepoint_activity_user_counts(s: &TenantState, q: &Query, k: &mut dyn Sink) -> Result<(), ReportError> {
-    daily(s, q, k, Workload::SharePoint, &[VISITED_PAGES, 0, 1, 2, 3], Daily::Users)
+pub(super) fn sharepoint_activity_user_counts(
+    s: &TenantState,
+    q: &Query,
+    k: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    daily(
+        s,
+        q,
+        k,
+        Workload::SharePoint,
+        &[VISITED_PAGES, 0, 1, 2, 3],
+        Daily::Users,
+    )
 }
-pub(super) fn sharepoint_activity_user_detail(s: &TenantState, q: &Query, k: &mut dyn Sink) -> Result<(), ReportError> {
-    user_detail(s, q, k, Workload::SharePoint, &[0, 1, 2, 3, VISITED_PAGES], false)
+pub(super) fn sharepoint_activity_user_detail(
+    s: &TenantState,
+    q: &Query,
+    k: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    user_detail(
+        s,
+        q,
+        k,
+        Workload::SharePoint,
+        &[0, 1, 2, 3, VISITED_PAGES],
+        false,
+    )
 }

@@ -8,7 +8,10 @@ pub use sqlite::SqliteStore;
 
 use roaring::RoaringBitmap;
 
-use crate::model::{Activation, Day, MAX_COUNTERS, Service, Span, TenantId, Workload};
+use crate::model::{
+    Activation, Day, MAX_COUNTERS, Mailbox, MailboxState, Service, Site, SiteState, Span, TenantId,
+    Workload,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,6 +55,34 @@ pub struct ProductRow {
 pub struct ActivationRow {
     pub ord: u32,
     pub activation: Activation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxRow {
+    pub ord: u32,
+    pub mailbox: Mailbox,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxDayRow {
+    pub ord: u32,
+    pub day: Day,
+    pub state: MailboxState,
+}
+
+/// A site as stored: `ord` is its tenant-local dense ordinal; `owner` the owner's user ordinal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteRow {
+    pub ord: u32,
+    pub site: Site,
+    pub owner: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteDayRow {
+    pub ord: u32,
+    pub day: Day,
+    pub state: SiteState,
 }
 
 /// All users active in `service` on `day`, as a bitmap of ordinals.
@@ -126,6 +157,39 @@ pub struct CounterDay {
     pub block: CounterBlock,
 }
 
+/// Signals of the email app usage reports: the nine clients, then the seven Outlook versions.
+pub const CLIENT_SIGNALS: usize = 16;
+
+/// Per day, the users who used each email client and each Outlook version (the complete,
+/// merged bitmaps of a touched day).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientDay {
+    pub day: Day,
+    pub signals: Vec<RoaringBitmap>,
+}
+
+impl ClientDay {
+    /// Each signal's bitmap, length-prefixed.
+    pub fn encode(signals: &[RoaringBitmap], out: &mut Vec<u8>) {
+        for b in signals {
+            out.extend_from_slice(&(b.serialized_size() as u32).to_le_bytes());
+            // Serializing into a Vec cannot fail.
+            let _ = b.serialize_into(&mut *out);
+        }
+    }
+
+    pub fn decode(mut b: &[u8]) -> Option<Vec<RoaringBitmap>> {
+        let mut out = Vec::with_capacity(CLIENT_SIGNALS);
+        for _ in 0..CLIENT_SIGNALS {
+            let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+            let body = b.get(4..4 + len)?;
+            out.push(RoaringBitmap::deserialize_from(body).ok()?);
+            b = &b[4 + len..];
+        }
+        b.is_empty().then_some(out)
+    }
+}
+
 /// Per-tenant scalars.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TenantMeta {
@@ -160,10 +224,16 @@ pub struct Changeset {
     pub licenses: Vec<LicenseRow>,
     pub products: Vec<ProductRow>,
     pub activations: Vec<ActivationRow>,
+    pub mailboxes: Vec<MailboxRow>,
+    pub mailbox_days: Vec<MailboxDayRow>,
+    pub sites: Vec<SiteRow>,
+    pub site_days: Vec<SiteDayRow>,
     /// The complete (merged) bitmap of each touched service-day.
     pub activity: Vec<ActivityDay>,
     /// The complete (merged) counters of each touched workload-day.
     pub counters: Vec<CounterDay>,
+    /// The complete email client signals of each touched day.
+    pub clients: Vec<ClientDay>,
     pub meta: TenantMeta,
 }
 
@@ -174,6 +244,10 @@ pub struct Rows<'a> {
     pub licenses: &'a [LicenseRow],
     pub products: &'a [ProductRow],
     pub activations: &'a [ActivationRow],
+    pub mailboxes: &'a [MailboxRow],
+    pub mailbox_days: &'a [MailboxDayRow],
+    pub sites: &'a [SiteRow],
+    pub site_days: &'a [SiteDayRow],
 }
 
 impl Changeset {
@@ -183,6 +257,10 @@ impl Changeset {
             licenses: &self.licenses,
             products: &self.products,
             activations: &self.activations,
+            mailboxes: &self.mailboxes,
+            mailbox_days: &self.mailbox_days,
+            sites: &self.sites,
+            site_days: &self.site_days,
         }
     }
 }
@@ -197,6 +275,7 @@ pub trait BatchWriter {
         self: Box<Self>,
         activity: &[ActivityDay],
         counters: &[CounterDay],
+        clients: &[ClientDay],
         meta: &TenantMeta,
     ) -> Result<(), StoreError>;
 }

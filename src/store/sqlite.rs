@@ -8,10 +8,14 @@ use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    ActivationRow, ActivityDay, BatchWriter, Changeset, CounterBlock, CounterDay, LicenseRow, ProductRow, ReportSettings,
-    Rows, Store, StoreError, TenantMeta, UserRow,
+    ActivationRow, ActivityDay, BatchWriter, Changeset, ClientDay, CounterBlock, CounterDay,
+    LicenseRow, MailboxDayRow, MailboxRow, ProductRow, ReportSettings, Rows, SiteDayRow, SiteRow,
+    Store, StoreError, TenantMeta, UserRow,
 };
-use crate::model::{Activation, Day, Platform, Service, Span, TenantId, Workload};
+use crate::model::{
+    Activation, Day, Mailbox, MailboxState, Platform, RecipientType, Service, Site, SiteKind,
+    SiteState, Span, TenantId, Workload,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tenants (
@@ -47,6 +51,32 @@ CREATE TABLE IF NOT EXISTS activity_days (
 CREATE TABLE IF NOT EXISTS counter_days (
     tid TEXT NOT NULL, workload INTEGER NOT NULL, day INTEGER NOT NULL, counters BLOB NOT NULL,
     PRIMARY KEY (tid, workload, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mailboxes (
+    tid TEXT NOT NULL, ord INTEGER NOT NULL, created INTEGER NOT NULL, deleted INTEGER,
+    recipient_type INTEGER NOT NULL, issue_warning INTEGER NOT NULL, prohibit_send INTEGER NOT NULL,
+    prohibit_send_receive INTEGER NOT NULL, deleted_item_quota INTEGER NOT NULL, has_archive INTEGER NOT NULL,
+    PRIMARY KEY (tid, ord)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mailbox_days (
+    tid TEXT NOT NULL, ord INTEGER NOT NULL, day INTEGER NOT NULL, item_count INTEGER NOT NULL,
+    storage_used INTEGER NOT NULL, deleted_item_count INTEGER NOT NULL, deleted_item_size INTEGER NOT NULL,
+    PRIMARY KEY (tid, ord, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sites (
+    tid TEXT NOT NULL, ord INTEGER NOT NULL, id TEXT NOT NULL, kind INTEGER NOT NULL, url TEXT NOT NULL,
+    owner_id TEXT, owner_ord INTEGER, template TEXT NOT NULL, created INTEGER NOT NULL, deleted INTEGER,
+    PRIMARY KEY (tid, ord)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS site_days (
+    tid TEXT NOT NULL, ord INTEGER NOT NULL, day INTEGER NOT NULL, file_count INTEGER NOT NULL,
+    active_file_count INTEGER NOT NULL, page_views INTEGER NOT NULL, visited_pages INTEGER NOT NULL,
+    storage_used INTEGER NOT NULL, storage_allocated INTEGER NOT NULL,
+    PRIMARY KEY (tid, ord, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_days (
+    tid TEXT NOT NULL, day INTEGER NOT NULL, signals BLOB NOT NULL,
+    PRIMARY KEY (tid, day)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS report_settings (
     tid TEXT PRIMARY KEY, display_concealed_names INTEGER NOT NULL
@@ -147,6 +177,77 @@ fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
             x.shared_computer
         ])?;
     }
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO mailboxes (tid, ord, created, deleted, recipient_type, issue_warning, prohibit_send,
+         prohibit_send_receive, deleted_item_quota, has_archive) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for m in r.mailboxes {
+        let x = &m.mailbox;
+        st.execute(params![
+            t,
+            m.ord,
+            x.created.0,
+            x.deleted.map(|d| d.0),
+            x.recipient_type as i64,
+            x.issue_warning_quota as i64,
+            x.prohibit_send_quota as i64,
+            x.prohibit_send_receive_quota as i64,
+            x.deleted_item_quota as i64,
+            x.has_archive
+        ])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO mailbox_days (tid, ord, day, item_count, storage_used, deleted_item_count,
+         deleted_item_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for m in r.mailbox_days {
+        let x = &m.state;
+        st.execute(params![
+            t,
+            m.ord,
+            m.day.0,
+            x.item_count as i64,
+            x.storage_used as i64,
+            x.deleted_item_count as i64,
+            x.deleted_item_size as i64
+        ])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO sites (tid, ord, id, kind, url, owner_id, owner_ord, template, created, deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for x in r.sites {
+        st.execute(params![
+            t,
+            x.ord,
+            x.site.id,
+            x.site.kind as i64,
+            x.site.url,
+            x.site.owner,
+            x.owner,
+            x.site.root_web_template,
+            x.site.created.0,
+            x.site.deleted.map(|d| d.0)
+        ])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO site_days (tid, ord, day, file_count, active_file_count, page_views,
+         visited_pages, storage_used, storage_allocated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for x in r.site_days {
+        let v = &x.state;
+        st.execute(params![
+            t,
+            x.ord,
+            x.day.0,
+            v.file_count as i64,
+            v.active_file_count as i64,
+            v.page_view_count as i64,
+            v.visited_page_count as i64,
+            v.storage_used as i64,
+            v.storage_allocated as i64
+        ])?;
+    }
     Ok(())
 }
 
@@ -155,8 +256,18 @@ fn write_tail(
     t: &str,
     activity: &[ActivityDay],
     counters: &[CounterDay],
+    clients: &[ClientDay],
     meta: &TenantMeta,
 ) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO client_days (tid, day, signals) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut blob = Vec::new();
+    for c in clients {
+        blob.clear();
+        ClientDay::encode(&c.signals, &mut blob);
+        st.execute(params![t, c.day.0, blob])?;
+    }
     let mut st = tx.prepare_cached(
         "INSERT OR REPLACE INTO counter_days (tid, workload, day, counters) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -206,9 +317,10 @@ impl BatchWriter for SqliteBatch<'_> {
         mut self: Box<Self>,
         activity: &[ActivityDay],
         counters: &[CounterDay],
+        clients: &[ClientDay],
         meta: &TenantMeta,
     ) -> Result<(), StoreError> {
-        write_tail(&self.conn, &self.tid, activity, counters, meta).map_err(db)?;
+        write_tail(&self.conn, &self.tid, activity, counters, clients, meta).map_err(db)?;
         self.conn.execute_batch("COMMIT").map_err(db)?;
         self.committed = true;
         Ok(())
@@ -364,6 +476,119 @@ fn read(conn: &Connection, t: &str, sink: &mut dyn FnMut(Changeset)) -> Result<b
         flush(&mut c, &mut n, false);
     }
     let mut st = conn
+        .prepare(
+            "SELECT ord, created, deleted, recipient_type, issue_warning, prohibit_send, prohibit_send_receive,
+             deleted_item_quota, has_archive FROM mailboxes WHERE tid = ?1",
+        )
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let big = |i: usize| r.get::<_, i64>(i).map(|v| v as u64).map_err(db);
+        c.mailboxes.push(MailboxRow {
+            ord: r.get(0).map_err(db)?,
+            mailbox: Mailbox {
+                created: Day(r.get::<_, i64>(1).map_err(db)? as i32),
+                deleted: opt_day(r.get(2).map_err(db)?),
+                recipient_type: RecipientType::from_index(big(3)? as usize)
+                    .ok_or_else(|| corrupt("unknown recipient type"))?,
+                issue_warning_quota: big(4)?,
+                prohibit_send_quota: big(5)?,
+                prohibit_send_receive_quota: big(6)?,
+                deleted_item_quota: big(7)?,
+                has_archive: r.get(8).map_err(db)?,
+            },
+        });
+        flush(&mut c, &mut n, false);
+    }
+    let mut st = conn
+        .prepare(
+            "SELECT ord, day, item_count, storage_used, deleted_item_count, deleted_item_size
+             FROM mailbox_days WHERE tid = ?1 ORDER BY ord, day",
+        )
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let big = |i: usize| r.get::<_, i64>(i).map(|v| v as u64).map_err(db);
+        c.mailbox_days.push(MailboxDayRow {
+            ord: r.get(0).map_err(db)?,
+            day: Day(r.get::<_, i64>(1).map_err(db)? as i32),
+            state: MailboxState {
+                item_count: big(2)?,
+                storage_used: big(3)?,
+                deleted_item_count: big(4)?,
+                deleted_item_size: big(5)?,
+            },
+        });
+        flush(&mut c, &mut n, false);
+    }
+
+    let mut st = conn
+        .prepare(
+            "SELECT ord, id, kind, url, owner_id, owner_ord, template, created, deleted
+             FROM sites WHERE tid = ?1 ORDER BY ord",
+        )
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        c.sites.push(SiteRow {
+            ord: r.get(0).map_err(db)?,
+            site: Site {
+                id: r.get(1).map_err(db)?,
+                kind: SiteKind::from_index(r.get::<_, i64>(2).map_err(db)? as usize)
+                    .ok_or_else(|| corrupt("unknown site kind"))?,
+                url: r.get(3).map_err(db)?,
+                owner: r.get(4).map_err(db)?,
+                root_web_template: r.get(6).map_err(db)?,
+                created: Day(r.get::<_, i64>(7).map_err(db)? as i32),
+                deleted: opt_day(r.get(8).map_err(db)?),
+            },
+            owner: r.get(5).map_err(db)?,
+        });
+        flush(&mut c, &mut n, false);
+    }
+    let mut st = conn
+        .prepare(
+            "SELECT ord, day, file_count, active_file_count, page_views, visited_pages, storage_used,
+             storage_allocated FROM site_days WHERE tid = ?1 ORDER BY ord, day",
+        )
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let big = |i: usize| r.get::<_, i64>(i).map(|v| v as u64).map_err(db);
+        c.site_days.push(SiteDayRow {
+            ord: r.get(0).map_err(db)?,
+            day: Day(r.get::<_, i64>(1).map_err(db)? as i32),
+            state: SiteState {
+                file_count: big(2)?,
+                active_file_count: big(3)?,
+                page_view_count: big(4)?,
+                visited_page_count: big(5)?,
+                storage_used: big(6)?,
+                storage_allocated: big(7)?,
+            },
+        });
+        flush(&mut c, &mut n, false);
+    }
+
+    let mut st = conn
+        .prepare("SELECT day, signals FROM client_days WHERE tid = ?1")
+        .map_err(db)?;
+    let mut rows = st.query([t]).map_err(db)?;
+    while let Some(r) = rows.next().map_err(db)? {
+        let blob = r
+            .get_ref(1)
+            .map_err(db)?
+            .as_blob()
+            .map_err(|e| corrupt(&e.to_string()))?;
+        let signals = ClientDay::decode(blob).ok_or_else(|| corrupt("client signals"))?;
+        n += CHUNK / 64;
+        c.clients.push(ClientDay {
+            day: Day(r.get::<_, i64>(0).map_err(db)? as i32),
+            signals,
+        });
+        flush(&mut c, &mut n, false);
+    }
+    let mut st = conn
         .prepare("SELECT workload, day, counters FROM counter_days WHERE tid = ?1")
         .map_err(db)?;
     let mut rows = st.query([t]).map_err(db)?;
@@ -401,7 +626,12 @@ impl Store for SqliteStore {
     fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError> {
         let mut w = self.begin(tenant)?;
         w.rows(change.rows())?;
-        w.finish(&change.activity, &change.counters, &change.meta)
+        w.finish(
+            &change.activity,
+            &change.counters,
+            &change.clients,
+            &change.meta,
+        )
     }
 
     fn begin(&self, tenant: &TenantId) -> Result<Box<dyn BatchWriter + '_>, StoreError> {

@@ -17,7 +17,7 @@ pub const WRITE_ROLE: &str = "ReportData.ReadWrite.All";
 pub const READ_ROLE: &str = "Reports.Read.All";
 
 pub struct TestServer {
-    /// `http://127.0.0.1:PORT`, no trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), no trailing slash.
     pub base: String,
     pub dir: tempfile::TempDir,
     pub authority: Authority,
@@ -43,6 +43,7 @@ impl TestServer {
         tweak(&mut config);
         let server = Server::bind(config).await.expect("bind server");
         let addr = server.local_addr();
+        let scheme = server.scheme();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -54,7 +55,7 @@ impl TestServer {
         });
         let authority = Authority::open(dir.path()).expect("open authority");
         TestServer {
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             dir,
             authority,
             shutdown: Some(tx),
