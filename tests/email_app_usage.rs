@@ -47,15 +47,7 @@ const APPS: &str = "Mail For Mac,Outlook For Mac,Outlook For Windows,Outlook For
 async fn the_four_functions_match_the_hand_worked_fixture() {
     let srv = TestServer::start().await;
     ingest_ok(&srv, TENANT_A, &fixture()).await;
-    let resp = srv
-        .client()
-        .patch(srv.url("/v1.0/admin/reportSettings"))
-        .bearer_auth(srv.app_token(TENANT_A, &["ReportSettings.ReadWrite.All"]))
-        .json(&json!({"displayConcealedNames": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 204);
+    set_concealed(&srv, TENANT_A, false).await;
     let get = |f: &str, p: &str| rpath("v1.0", &format!("{f}(period='{p}')"));
     let h = format!("Report Refresh Date,{APPS},Report Period");
     assert_bytes(

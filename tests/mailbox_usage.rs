@@ -56,15 +56,7 @@ fn daily(header: &str, rows: &[&str]) -> Vec<u8> {
 async fn the_four_functions_match_the_hand_worked_fixture() {
     let srv = TestServer::start().await;
     ingest_ok(&srv, TENANT_A, &fixture()).await;
-    let resp = srv
-        .client()
-        .patch(srv.url("/v1.0/admin/reportSettings"))
-        .bearer_auth(srv.app_token(TENANT_A, &["ReportSettings.ReadWrite.All"]))
-        .json(&json!({"displayConcealedNames": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 204);
+    set_concealed(&srv, TENANT_A, false).await;
     let get = |f: &str| rpath("v1.0", &format!("{f}(period='D7')"));
     let detail = csv(&[
         "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Created Date,Last Activity Date,Item Count,Storage Used (Byte),Issue Warning Quota (Byte),Prohibit Send Quota (Byte),Prohibit Send/Receive Quota (Byte),Deleted Item Count,Deleted Item Size (Byte),Deleted Item Quota (Byte),Has Archive,Report Period",

@@ -40,18 +40,6 @@ fn settings_token(srv: &TestServer) -> String {
     srv.app_token(TENANT_A, &["ReportSettings.ReadWrite.All"])
 }
 
-async fn set_concealed(srv: &TestServer, on: bool) {
-    let resp = srv
-        .client()
-        .patch(srv.url("/v1.0/admin/reportSettings"))
-        .bearer_auth(settings_token(srv))
-        .json(&json!({ "displayConcealedNames": on }))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(resp.status().as_u16(), 204, "PATCH reportSettings");
-}
-
 async fn fixture_server() -> TestServer {
     let srv = TestServer::start().await;
     ingest_ok(&srv, TENANT_A, &fixture()).await;
@@ -211,7 +199,7 @@ fn expected_audetail(with_u3: bool) -> Vec<String> {
 #[tokio::test]
 async fn activations_user_detail_matches_the_hand_worked_fixture() {
     let srv = fixture_server().await;
-    set_concealed(&srv, false).await;
+    set_concealed(&srv, TENANT_A, false).await;
     for path in [
         rpath("v1.0", AUD),
         rpath("v1.0", &format!("{AUD}()")),
@@ -336,7 +324,7 @@ async fn active_user_counts_gives_one_row_per_day_newest_first() {
 #[tokio::test]
 async fn active_user_detail_matches_the_fixture_for_every_period() {
     let srv = fixture_server().await;
-    set_concealed(&srv, false).await;
+    set_concealed(&srv, TENANT_A, false).await;
     for (period, with_u3) in [("D7", false), ("D30", true), ("D90", true), ("D180", true)] {
         let mut want = vec![AUDETAIL_HEADER.to_string()];
         want.extend(expected_audetail(with_u3));
@@ -381,7 +369,7 @@ async fn active_user_detail_matches_the_fixture_for_every_period() {
 #[tokio::test]
 async fn active_user_detail_by_date_reaches_back_27_days_only() {
     let srv = fixture_server().await;
-    set_concealed(&srv, false).await;
+    set_concealed(&srv, TENANT_A, false).await;
     // R itself: deleted users listed are those deleted on that day (u6).
     let got = srv
         .download(
@@ -505,7 +493,7 @@ async fn active_user_detail_by_date_reaches_back_27_days_only() {
 async fn json_equals_csv_for_every_new_function() {
     let srv = fixture_server().await;
     for concealed in [false, true] {
-        set_concealed(&srv, concealed).await;
+        set_concealed(&srv, TENANT_A, concealed).await;
         for seg in [
             AUD.to_string(),
             format!("{AUDETAIL}(period='D30')"),
@@ -624,7 +612,7 @@ async fn concealed_names_are_keyed_digests_shared_by_every_report() {
         assert!(!a_set.contains(&h));
     }
     // Off: real names; the setting survives a restart.
-    set_concealed(&srv, false).await;
+    set_concealed(&srv, TENANT_A, false).await;
     let off = names(
         &srv.download(
             TENANT_A,
@@ -824,7 +812,7 @@ async fn walk(srv: &TestServer, first: &str) -> Result<Vec<Value>, (u16, Value)>
 async fn paging_walks_every_user_once_and_refuses_stale_tokens() {
     let srv = TestServer::start().await;
     ingest_ok(&srv, TENANT_A, &many_users(1000)).await;
-    set_concealed(&srv, false).await;
+    set_concealed(&srv, TENANT_A, false).await;
     for seg in [format!("{AUDETAIL}(period='D7')"), AUD.to_string()] {
         let path = format!("{}?$format=application/json", rpath("beta", &seg));
         let all = walk(&srv, &path).await;

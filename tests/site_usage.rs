@@ -79,15 +79,7 @@ fn daily(header: &str, rows: &[&str]) -> Vec<u8> {
 async fn the_nine_functions_match_the_hand_worked_fixture() {
     let srv = TestServer::start().await;
     ingest_ok(&srv, TENANT_A, &fixture()).await;
-    let resp = srv
-        .client()
-        .patch(srv.url("/v1.0/admin/reportSettings"))
-        .bearer_auth(srv.app_token(TENANT_A, &["ReportSettings.ReadWrite.All"]))
-        .json(&json!({"displayConcealedNames": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 204);
+    set_concealed(&srv, TENANT_A, false).await;
     let get = |f: &str| rpath("v1.0", &format!("{f}(period='D7')"));
     let totals = "Report Refresh Date,Site Type,Total,Active,Report Date,Report Period";
     let storage = "Report Refresh Date,Site Type,Storage Used (Byte),Report Date,Report Period";
@@ -162,15 +154,7 @@ async fn the_nine_functions_match_the_hand_worked_fixture() {
         show(&d90)
     );
     // Owner names are concealed like user names.
-    let resp = srv
-        .client()
-        .patch(srv.url("/v1.0/admin/reportSettings"))
-        .bearer_auth(srv.app_token(TENANT_A, &["ReportSettings.ReadWrite.All"]))
-        .json(&json!({"displayConcealedNames": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 204);
+    set_concealed(&srv, TENANT_A, true).await;
     let v = beta_json(
         &srv,
         TENANT_A,

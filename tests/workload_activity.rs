@@ -82,15 +82,7 @@ fn fixture() -> Vec<Value> {
 async fn server() -> TestServer {
     let srv = TestServer::start().await;
     ingest_ok(&srv, TENANT_A, &fixture()).await;
-    let resp = srv
-        .client()
-        .patch(srv.url("/v1.0/admin/reportSettings"))
-        .bearer_auth(srv.app_token(TENANT_A, &["ReportSettings.ReadWrite.All"]))
-        .json(&json!({"displayConcealedNames": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 204);
+    set_concealed(&srv, TENANT_A, false).await;
     srv
 }
 

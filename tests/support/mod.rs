@@ -123,6 +123,19 @@ pub fn ndjson(records: &[Value]) -> String {
     s
 }
 
+/// Turns concealed names on or off for `tid` (`PATCH /v1.0/admin/reportSettings`, 204).
+pub async fn set_concealed(srv: &TestServer, tid: &str, on: bool) {
+    let resp = srv
+        .client()
+        .patch(srv.url("/v1.0/admin/reportSettings"))
+        .bearer_auth(srv.app_token(tid, &["ReportSettings.ReadWrite.All"]))
+        .json(&json!({ "displayConcealedNames": on }))
+        .send()
+        .await
+        .expect("patch reportSettings");
+    assert_eq!(resp.status().as_u16(), 204, "PATCH reportSettings");
+}
+
 /// Ingests `records` for `tid`, asserts 200 and the `ingested` count, returns the JSON answer.
 pub async fn ingest_ok(srv: &TestServer, tid: &str, records: &[Value]) -> Value {
     let resp = srv.ingest(tid, &ndjson(records)).await;
