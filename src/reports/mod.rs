@@ -107,6 +107,30 @@ pub fn as_of(state: &TenantState, args: Args) -> Result<Option<Day>, ReportError
     }
 }
 
+/// Emits one row per day of a period from per-day totals (index 0 = R, newest first), from
+/// `q.from`: the refresh date, the `lead` cells, the totals at `cols`, Report Date and
+/// Report Period — the shape of the daily mailbox and site reports.
+pub(crate) fn totals_rows<const N: usize>(
+    q: &Query,
+    sink: &mut dyn Sink,
+    r: Day,
+    totals: &[[u64; N]],
+    lead: &[Cell<'_>],
+    cols: &[usize],
+) {
+    for (i, t) in totals.iter().enumerate().skip(q.from as usize) {
+        let mut cells = vec![Cell::Date(Some(r))];
+        cells.extend(lead.iter().cloned());
+        cells.extend(cols.iter().map(|c| Cell::Int(t[*c])));
+        cells.push(Cell::Date(Some(r.minus(i as i32))));
+        cells.push(Cell::Period(totals.len() as u32));
+        sink.row(i as u32, &cells);
+        if !sink.entity_done() {
+            break;
+        }
+    }
+}
+
 /// The user principal name and display name cells of a user: the names as ingested, or
 /// both the concealed digest of the user id.
 pub(crate) fn name_cells<'a>(state: &'a TenantState, q: &Query, ord: u32) -> [Cell<'a>; 2] {

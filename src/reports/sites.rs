@@ -70,16 +70,7 @@ fn daily(
         return Ok(());
     };
     let totals = per_day(state, kind, r, p.days() as u32);
-    for (i, t) in totals.iter().enumerate().skip(q.from as usize) {
-        let mut cells = vec![Cell::Date(Some(r)), Cell::Text("All".into())];
-        cells.extend(cols.iter().map(|c| Cell::Int(t[*c])));
-        cells.push(Cell::Date(Some(r.minus(i as i32))));
-        cells.push(Cell::Period(p.days() as u32));
-        sink.row(i as u32, &cells);
-        if !sink.entity_done() {
-            break;
-        }
-    }
+    super::totals_rows(q, sink, r, &totals, &[Cell::Text("All".into())], cols);
     Ok(())
 }
 
