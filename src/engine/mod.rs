@@ -10,6 +10,7 @@ pub mod snapshot;
 mod state;
 mod stream;
 mod totals;
+mod usage_days;
 
 pub use compact::{Deleted, Held};
 pub use registry::{EngineError, Feeder, IngestOutcome, Registry};
@@ -18,3 +19,7 @@ pub use state::{
 };
 pub use stream::{BULK_BLOCK_BYTES, StreamOptions};
 pub use totals::DayTotals;
+pub use usage_days::{
+    MailboxDay, SiteDay, UsageDays, mailbox_deleted, mailbox_exists_on, quota_status, site_active,
+    site_exists_on,
+};

@@ -7,6 +7,7 @@ use roaring::RoaringBitmap;
 
 use super::compact::{Deleted, Held, Names, UserIndex, device_key};
 use super::totals::{CounterTotals, DayTotals};
+use super::usage_days::UsageDays;
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{
     Day, EMAIL_APPS, MAX_COUNTERS, Mailbox, MailboxState, Period, Platform, Record, Service, Site,
@@ -153,6 +154,8 @@ pub struct TenantState {
     /// Sites (OneDrive accounts and SharePoint sites) by site ordinal, and id → ordinal.
     pub(super) sites: Vec<SiteFacts>,
     pub(super) site_index: HashMap<String, u32>,
+    /// Per day of the 180 up to R, the mailbox and site totals.
+    pub(super) usage_days: UsageDays,
     pub(super) meta: TenantMeta,
     /// Bumped when users, licenses, products or activations change (activity alone does not).
     directory_version: u64,
@@ -177,6 +180,7 @@ impl TenantState {
             mailboxes: BTreeMap::new(),
             sites: Vec::new(),
             site_index: HashMap::new(),
+            usage_days: UsageDays::default(),
             meta: TenantMeta::default(),
             directory_version: 0,
             windows: Windows::default(),
@@ -314,10 +318,23 @@ impl TenantState {
         self.totals.get(workload.index(), day)
     }
 
-    /// Recomputes the counters' totals whole (after a snapshot load).
+    /// The users not existing on R (deleted on or before it), kept as batches apply.
+    pub fn not_existing_on_r(&self) -> &RoaringBitmap {
+        self.totals.excluded()
+    }
+
+    /// Per day of the 180 up to R, the mailbox and site totals.
+    pub fn usage_days(&self) -> &UsageDays {
+        &self.usage_days
+    }
+
+    /// Recomputes the per-day totals whole (after a snapshot load).
     pub(super) fn rebuild_totals(&mut self) {
         self.totals
             .rebuild(&self.users, self.refresh_date(), &self.counters);
+        let mut usage = std::mem::take(&mut self.usage_days);
+        usage.rebuild(self);
+        self.usage_days = usage;
     }
 
     /// The per-day bitmaps of users active in `service`.
@@ -371,6 +388,8 @@ impl TenantState {
 
     /// Applies a planned (and committed) changeset.
     pub fn apply(&mut self, c: Changeset) {
+        let mut usage = std::mem::take(&mut self.usage_days);
+        let usage_touched = usage.retract(self, &c);
         let directory_changed = !(c.users.is_empty()
             && c.licenses.is_empty()
             && c.products.is_empty()
@@ -452,6 +471,8 @@ impl TenantState {
         }
         self.totals
             .reconcile(&self.users, self.refresh_date(), &self.counters);
+        usage.restore(self, usage_touched);
+        self.usage_days = usage;
         if self.windows.r != self.refresh_date() {
             self.rebuild_windows();
         } else if let Some(r) = self.windows.r {

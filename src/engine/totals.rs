@@ -67,6 +67,11 @@ impl Dense {
 }
 
 impl CounterTotals {
+    /// The users not existing on R (as of the last reconcile: the state's R).
+    pub fn excluded(&self) -> &RoaringBitmap {
+        &self.excluded
+    }
+
     /// The totals of `workload` on `day` (none: no counters that day).
     pub fn get(&self, workload: usize, day: Day) -> Option<&DayTotals> {
         self.days[workload].get(&day)

@@ -10,11 +10,9 @@ use super::{ReportError, as_of, name_cells};
 use crate::engine::TenantState;
 use crate::model::{Day, EMAIL_APPS, Service};
 
-/// Users existing on `r`.
-fn existing(state: &TenantState, r: Day) -> RoaringBitmap {
-    (0..state.users().len() as u32)
-        .filter(|o| state.users()[*o as usize].exists_on(r))
-        .collect()
+/// Users of `b` existing on R: all but the (few) the engine keeps as not existing on R.
+fn live(state: &TenantState, b: &RoaringBitmap) -> u64 {
+    b.len() - b.intersection_len(state.not_existing_on_r())
 }
 
 /// Per signal, the users with it on some day of `first ..= last`.
@@ -37,14 +35,9 @@ pub(super) fn apps_user_counts(
     let (Some(r), Args::Period(p), 0) = (s.refresh_date(), q.args, q.from) else {
         return Ok(());
     };
-    let live = existing(s, r);
     let w = window(s, r.minus(p.days() - 1), r);
     let mut cells = vec![Cell::Date(Some(r))];
-    cells.extend(
-        w[..EMAIL_APPS.len()]
-            .iter()
-            .map(|b| Cell::Int(b.intersection_len(&live))),
-    );
+    cells.extend(w[..EMAIL_APPS.len()].iter().map(|b| Cell::Int(live(s, b))));
     cells.push(Cell::Period(p.days() as u32));
     sink.row(0, &cells);
     sink.entity_done();
@@ -60,7 +53,6 @@ pub(super) fn user_counts(
     let (Some(r), Args::Period(p)) = (s.refresh_date(), q.args) else {
         return Ok(());
     };
-    let live = existing(s, r);
     for i in q.from..p.days() as u32 {
         let day = r.minus(i as i32);
         let mut cells = vec![Cell::Date(Some(r))];
@@ -68,7 +60,7 @@ pub(super) fn user_counts(
             Some(signals) => cells.extend(
                 signals[..EMAIL_APPS.len()]
                     .iter()
-                    .map(|b| Cell::Int(b.intersection_len(&live))),
+                    .map(|b| Cell::Int(live(s, b))),
             ),
             None => cells.extend(EMAIL_APPS.iter().map(|_| Cell::Int(0))),
         }
@@ -92,10 +84,9 @@ pub(super) fn versions_user_counts(
     let (Some(r), Args::Period(p), 0) = (s.refresh_date(), q.args, q.from) else {
         return Ok(());
     };
-    let live = existing(s, r);
     let w = window(s, r.minus(p.days() - 1), r);
     // Indices into OUTLOOK_VERSIONS: 2007, 2010, 2013, 2016, 2019, M365, undetermined.
-    let v = |i: usize| Cell::Int(w[EMAIL_APPS.len() + i].intersection_len(&live));
+    let v = |i: usize| Cell::Int(live(s, &w[EMAIL_APPS.len() + i]));
     let cells = [
         Cell::Date(Some(r)),
         v(3),

@@ -11,8 +11,8 @@ use roaring::RoaringBitmap;
 use super::active_users::{FIRST_CHUNK, last_activity, next_chunk};
 use super::table::{Args, Cell, Query, Sink};
 use super::{ReportError, name_cells};
-use crate::engine::{MailboxFacts, TenantState};
-use crate::model::{Day, Mailbox, MailboxState, Service};
+use crate::engine::{MailboxFacts, TenantState, mailbox_deleted, mailbox_exists_on};
+use crate::model::{Day, Mailbox, Service};
 
 /// The earlier of the mailbox's and its user's deletion dates.
 fn deleted(state: &TenantState, ord: u32, m: &Mailbox) -> Option<Day> {
@@ -20,70 +20,7 @@ fn deleted(state: &TenantState, ord: u32, m: &Mailbox) -> Option<Day> {
         .users()
         .get(ord as usize)
         .and_then(|u| u.deleted.date());
-    match (m.deleted, user) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn exists_on(m: &Mailbox, deleted: Option<Day>, d: Day) -> bool {
-    m.created <= d && deleted.is_none_or(|x| x > d)
-}
-
-/// Quota status as Graph names it, by storage used against the quotas (all zero, or no
-/// state yet: indeterminate). Column order of QuotaStatusMailboxCounts.
-fn quota_status(m: &Mailbox, s: Option<&MailboxState>) -> usize {
-    let Some(s) = s else { return 4 };
-    if m.issue_warning_quota == 0
-        && m.prohibit_send_quota == 0
-        && m.prohibit_send_receive_quota == 0
-    {
-        return 4;
-    }
-    let over = |q: u64| q > 0 && s.storage_used >= q;
-    if over(m.prohibit_send_receive_quota) {
-        3
-    } else if over(m.prohibit_send_quota) {
-        2
-    } else if over(m.issue_warning_quota) {
-        1
-    } else {
-        0
-    }
-}
-
-/// Per day of the period (index 0 = R): total, active, the five quota statuses, storage.
-type DayTotals = [u64; 8];
-
-fn per_day(state: &TenantState, r: Day, days: u32) -> Vec<DayTotals> {
-    let mut out = vec![[0u64; 8]; days as usize];
-    let activity = state.activity(Service::Exchange);
-    let first = r.minus(days as i32 - 1);
-    for (ord, f) in state.mailboxes() {
-        let Some(m) = &f.mailbox else { continue };
-        let del = deleted(state, *ord, m);
-        // Walk the period oldest first with a pointer into the mailbox's states.
-        let mut next = f.days.partition_point(|x| x.0 < first);
-        let mut current: Option<&MailboxState> = next.checked_sub(1).map(|i| &f.days[i].1);
-        for i in (0..days).rev() {
-            let d = r.minus(i as i32);
-            while next < f.days.len() && f.days[next].0 <= d {
-                current = Some(&f.days[next].1);
-                next += 1;
-            }
-            if !exists_on(m, del, d) {
-                continue;
-            }
-            let t = &mut out[i as usize];
-            t[0] += 1;
-            if activity.get(&d).is_some_and(|b| b.contains(*ord)) {
-                t[1] += 1;
-            }
-            t[2 + quota_status(m, current)] += 1;
-            t[7] += current.map_or(0, |s| s.storage_used);
-        }
-    }
-    out
+    mailbox_deleted(m, user)
 }
 
 fn daily(
@@ -95,7 +32,10 @@ fn daily(
     let (Some(r), Args::Period(p)) = (state.refresh_date(), q.args) else {
         return Ok(());
     };
-    let totals = per_day(state, r, p.days() as u32);
+    // Kept per day by the engine as batches apply (index 0 = R).
+    let totals: Vec<_> = (0..p.days())
+        .map(|i| state.usage_days().mailboxes(r.minus(i)))
+        .collect();
     super::totals_rows(q, sink, r, &totals, &[], cols);
     Ok(())
 }
@@ -141,7 +81,7 @@ pub(super) fn detail(s: &TenantState, q: &Query, sink: &mut dyn Sink) -> Result<
                 let m = f.mailbox.as_ref()?;
                 let del = deleted(s, *ord, m);
                 let listed = m.created <= r
-                    && (exists_on(m, del, r) || del.is_some_and(|x| x >= first && x <= r));
+                    && (mailbox_exists_on(m, del, r) || del.is_some_and(|x| x >= first && x <= r));
                 listed.then_some((*ord, f, m, del))
             })
             .collect();
@@ -150,7 +90,7 @@ pub(super) fn detail(s: &TenantState, q: &Query, sink: &mut dyn Sink) -> Result<
         last.resize((hi - lo) as usize, None::<Day>);
         last_activity(s, Service::Exchange, r, &chunk, lo, &mut last);
         for (ord, f, m, del) in rows {
-            let gone = !exists_on(m, del, r);
+            let gone = !mailbox_exists_on(m, del, r);
             let st = f.state_on(r).copied().unwrap_or_default();
             let [upn, display] = name_cells(s, q, ord);
             let cells = [

@@ -11,53 +11,8 @@
 
 use super::table::{Args, Cell, Query, Sink};
 use super::{ReportError, as_of};
-use crate::engine::{SiteFacts, TenantState};
-use crate::model::{Day, Site, SiteKind, SiteState};
-
-fn exists_on(s: &Site, d: Day) -> bool {
-    s.created <= d && s.deleted.is_none_or(|x| x > d)
-}
-
-fn active(kind: SiteKind, st: &SiteState) -> bool {
-    st.active_file_count > 0 || (kind == SiteKind::SharePoint && st.page_view_count > 0)
-}
-
-/// Per day of the period (index 0 = R): total, active, files, active files, page views,
-/// storage used.
-type DayTotals = [u64; 6];
-
-fn per_day(state: &TenantState, kind: SiteKind, r: Day, days: u32) -> Vec<DayTotals> {
-    let mut out = vec![[0u64; 6]; days as usize];
-    let first = r.minus(days as i32 - 1);
-    for f in state.sites() {
-        let Some(site) = f.site.as_ref().filter(|s| s.kind == kind) else {
-            continue;
-        };
-        let mut next = f.days.partition_point(|x| x.0 < first);
-        let mut current: Option<&(Day, SiteState)> = next.checked_sub(1).map(|i| &f.days[i]);
-        for i in (0..days).rev() {
-            let d = r.minus(i as i32);
-            while next < f.days.len() && f.days[next].0 <= d {
-                current = Some(&f.days[next]);
-                next += 1;
-            }
-            if !exists_on(site, d) {
-                continue;
-            }
-            let t = &mut out[i as usize];
-            t[0] += 1;
-            if let Some((day, st)) = current {
-                let today = *day == d;
-                t[1] += u64::from(today && active(kind, st));
-                t[2] += st.file_count;
-                t[3] += if today { st.active_file_count } else { 0 };
-                t[4] += if today { st.page_view_count } else { 0 };
-                t[5] += st.storage_used;
-            }
-        }
-    }
-    out
-}
+use crate::engine::{SiteFacts, TenantState, site_active, site_exists_on};
+use crate::model::{SiteKind, SiteState};
 
 fn daily(
     state: &TenantState,
@@ -69,7 +24,10 @@ fn daily(
     let (Some(r), Args::Period(p)) = (state.refresh_date(), q.args) else {
         return Ok(());
     };
-    let totals = per_day(state, kind, r, p.days() as u32);
+    // Kept per day by the engine as batches apply (index 0 = R).
+    let totals: Vec<_> = (0..p.days())
+        .map(|i| state.usage_days().sites(kind, r.minus(i)))
+        .collect();
     super::totals_rows(q, sink, r, &totals, &[Cell::Text("All".into())], cols);
     Ok(())
 }
@@ -101,7 +59,7 @@ fn detail(
         let Some(site) = f.site.as_ref().filter(|s| s.kind == kind) else {
             continue;
         };
-        let deleted = !exists_on(site, d);
+        let deleted = !site_exists_on(site, d);
         if site.created > d || (deleted && site.deleted.is_none_or(|x| x < first)) {
             continue;
         }
@@ -109,7 +67,7 @@ fn detail(
         let mut window = SiteState::default();
         let mut last = None;
         for (day, st) in f.days.iter().take_while(|x| x.0 <= d) {
-            if active(kind, st) {
+            if site_active(kind, st) {
                 last = Some(*day);
             }
             if *day >= first {
