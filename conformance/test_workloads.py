@@ -189,10 +189,11 @@ def test_python_sdk_v1_workloads_concealed(env, record):
             assert len(set(digests.values())) == len(digests), "two users share a digest"
             return digests
         digests = asyncio.run(go())
+        h = auth(env)
         with http(env) as c:
             for f in wl.DETAIL:
                 body = c.get(env.base + path_of(f, "D30", None, "beta") + "?$format=application/json&$top=1000",
-                             headers=auth(env)).json()
+                             headers=h).json()
                 want = wl.keyed_rows(env.oracle, f, "D30")
                 assert len(body["value"]) == len(want), (f, len(body["value"]), len(want))
                 keys = [c[1] for c in wl.COLUMNS[f] if c[0] in wl.NAME_COLUMNS]
@@ -255,10 +256,10 @@ def test_python_beta_sdk_workloads(env, record):
     asyncio.run(go())
 
 
-def walk(c, env, url, top):
+def walk(c, env, url, top, h):
     """Every entry of a paged JSON report, following @odata.nextLink; (entries, pages)."""
     got, pages = [], 0
-    resp = c.get(url, headers=auth(env))
+    resp = c.get(url, headers=h)
     while True:
         assert resp.status_code == 200, (url, resp.status_code, resp.text[:300])
         body = resp.json()
@@ -270,7 +271,7 @@ def walk(c, env, url, top):
         if not nxt:
             return got, pages
         assert len(body["value"]) == top and nxt.startswith(env.base + "/beta/reports/"), nxt
-        resp = c.get(nxt, headers=auth(env))
+        resp = c.get(nxt, headers=h)
 
 
 def test_raw_beta_json_equals_csv(env, record):
@@ -280,11 +281,12 @@ def test_raw_beta_json_equals_csv(env, record):
     Period a string, Assigned Products an array)."""
     served(env)
     set_concealed(env, False)
+    h = auth(env)
     with http(env) as c:
         for f, period, date in calls(env):
             want = wl.expected_json(env.oracle, f, period, date)
             q = "$format=application/json" + ("&$top=999" if f in wl.DETAIL else "")
-            got, _pages = walk(c, env, env.base + path_of(f, period, date, "beta") + "?" + q, 999)
+            got, _pages = walk(c, env, env.base + path_of(f, period, date, "beta") + "?" + q, 999, h)
             names = [col[1] for col in wl.COLUMNS[f]]
             assert all(set(g) >= set(names) for g in got), (f, set(names) - set(got[0]) if got else None)
             got = [{k: g[k] for k in names} for g in got]
@@ -299,11 +301,12 @@ def test_raw_beta_json_paging_walk(env, record):
     order, none lost."""
     served(env)
     set_concealed(env, False)
+    h = auth(env)
     with http(env) as c:
         for f in wl.DETAIL:
             for period, date in [("D180", None)] + ([(None, oracle.shift(env.oracle.r, -6))] if f in wl.WITH_DATE else []):
                 want = wl.expected_json(env.oracle, f, period, date)
-                got, pages = walk(c, env, env.base + path_of(f, period, date, "beta") + "?$format=application/json&$top=97", 97)
+                got, pages = walk(c, env, env.base + path_of(f, period, date, "beta") + "?$format=application/json&$top=97", 97, h)
                 names = [col[1] for col in wl.COLUMNS[f]]
                 got = [{k: g[k] for k in names} for g in got]
                 assert pages == max(1, -(-len(want) // 97)), (f, pages, len(want))
@@ -374,20 +377,21 @@ def test_raw_workload_errors(env, record):
     """Bad date= (outside R−27 … R) → 400 InvalidArgument with Graph's message on the six
     functions that take a date; getMailboxUsageDetail has no date= → 400; a bad period → 400."""
     served(env)
+    h = auth(env)
     with http(env) as c:
         for f in wl.WITH_DATE:
             for d in bad_dates(env):
                 want = f"Invalid date value specified: {d}. Only support data for the past 28 days."
                 for version in ["v1.0", "beta"]:
-                    resp = c.get(env.base + f"/{version}/reports/{f}(date={d})", headers=auth(env))
+                    resp = c.get(env.base + f"/{version}/reports/{f}(date={d})", headers=h)
                     err = resp.json()["error"]
                     assert resp.status_code == 400 and err["code"] == "InvalidArgument" and err["message"] == want, (f, version, d, resp.text)
         record("the six date= workload functions: date=R-28 / R+1 → 400 InvalidArgument", RAW)
-        resp = c.get(env.base + f"/v1.0/reports/getMailboxUsageDetail(date={env.oracle.r})", headers=auth(env))
+        resp = c.get(env.base + f"/v1.0/reports/getMailboxUsageDetail(date={env.oracle.r})", headers=h)
         assert resp.status_code == 400 and resp.json()["error"]["code"] in ("BadRequest", "InvalidArgument"), resp.text
         record("getMailboxUsageDetail(date=…) (no date overload) → 400", RAW)
         for f in wl.FUNCTIONS:
-            resp = c.get(env.base + f"/v1.0/reports/{f}(period='D8')", headers=auth(env))
+            resp = c.get(env.base + f"/v1.0/reports/{f}(period='D8')", headers=h)
             assert resp.status_code == 400 and resp.json()["error"]["code"] == "InvalidArgument", (f, resp.text)
         record("every workload function: period='D8' → 400 InvalidArgument", RAW)
 
