@@ -443,3 +443,20 @@ def test_js_graph_client_workloads(env, record):
     assert len(results) == len(cases) and all(r["ok"] for r in results), results
     for r in results:
         record(r["row"], "js graph-client", r["ok"])
+
+
+def test_curl_workload_forms(env, record):
+    """curl -L (as the shell scripts of Centreon's and Datadog's docs call Graph) on the public
+    tools' forms of the 27 functions."""
+    import shutil
+    import subprocess
+    served(env)
+    set_concealed(env, False)
+    curl = shutil.which("curl")
+    assert curl, "curl is needed"
+    tok = token(env)
+    for row, path, (f, period, date) in tool_forms(env):
+        out = subprocess.run([curl, "-sS", "-g", "-L", "--cacert", env.ca, "-H", "Authorization: Bearer " + tok,
+                              env.base + path.replace("'", "%27")], check=True, capture_output=True).stdout
+        assert out == wl.expected_csv(env.oracle, f, period, date), row
+        record(row, "curl -L")
