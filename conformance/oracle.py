@@ -26,6 +26,13 @@ class Tenant:
         self.activity = set()  # (uid, service, date)
         self.explicit = None
         self.max_activity = None
+        # The workload facts (conformance/workloads.py computes their reports).
+        self.counters = {}       # (uid, workload, date) -> {counter: n}, latest record
+        self.mailboxes = {}      # uid -> mailbox record (dict order: first record of each)
+        self.mailbox_days = {}   # (uid, date) -> mailboxDay record
+        self.sites = {}          # site id -> site record (dict order: first record of each)
+        self.site_days = {}      # (site id, date) -> siteDay record
+        self.email_clients = {}  # (uid, date) -> (clients, outlookVersion), latest record
 
     def load(self, *paths):
         for path in paths:
@@ -59,11 +66,23 @@ class Tenant:
                 elif t == "activityCounts":
                     # Any non-zero counter is also activity in that service.
                     counters = [v for k, v in o.items() if k not in ("type", "userId", "workload", "date")]
+                    self.counters[(o["userId"], o["workload"], o["date"])] = {
+                        k: (v or 0) for k, v in o.items() if k not in ("type", "userId", "workload", "date")}
                     if any(v for v in counters if isinstance(v, int)):
                         d = o["date"]
                         self.activity.add((o["userId"], o["workload"], d))
                         if self.max_activity is None or d > self.max_activity:
                             self.max_activity = d
+                elif t == "mailbox":
+                    self.mailboxes[o["userId"]] = o
+                elif t == "mailboxDay":
+                    self.mailbox_days[(o["userId"], o["date"])] = o
+                elif t == "site":
+                    self.sites[o["id"]] = o
+                elif t == "siteDay":
+                    self.site_days[(o["siteId"], o["date"])] = o
+                elif t == "emailClients":
+                    self.email_clients[(o["userId"], o["date"])] = (frozenset(o["clients"]), o.get("outlookVersion"))
                 elif t == "refresh":
                     self.explicit = o["date"]
                 else:

@@ -26,6 +26,7 @@ import pytest
 
 import edge
 import oracle
+import workloads
 from conftest import BIN, pending, run
 from connect_proxy import ConnectProxy
 from features import FUNCTIONS, feature
@@ -101,6 +102,8 @@ def csv_text_rows(text):
 
 
 def oracle_csv(c, report, period=None, date=None):
+    if report in workloads.COLUMNS:
+        return workloads.expected_csv(c.oracle, report, period, date)
     if report in oracle.NEW_HEADERS:
         return oracle.expected_new(c.oracle, report, period, date)
     return oracle.expected(c.oracle, report, period)
@@ -133,7 +136,7 @@ def expected_split(body):
 
 def endpoint_row(key, r):
     report, period, date = key
-    name = "getOffice365" + report
+    name = report if report in workloads.COLUMNS else "getOffice365" + report
     if date is not None:
         return f"{name}(date=R)" if date == r else f"{name}(date={date})"
     return f"{name}(period='{period}')" if period else f"{name}()"
@@ -150,6 +153,13 @@ def commands(c):
     out.append((["activeusercounts", "--period", "D7"], ("ActiveUserCounts", "D7", None), expected_split))
     out.append((["activeuserdetail", "--period", "D7"], ("ActiveUserDetail", "D7", None), expected_split))
     out.append((["activeuserdetail", "--date", r], ("ActiveUserDetail", None, r), expected_split))
+    out = [(["tenant", "report", *args], key, shape) for args, key, shape in out]
+    # The workload families' commands (their own command groups, the same report base classes).
+    d6 = oracle.shift(r, -6)
+    out.append((["outlook", "report", "mailboxusagedetail", "--period", "D7"], ("getMailboxUsageDetail", "D7", None), expected_split))
+    out.append((["outlook", "report", "mailactivityuserdetail", "--date", d6], ("getEmailActivityUserDetail", None, d6), expected_split))
+    out.append((["onedrive", "report", "usageaccountdetail", "--period", "D7"], ("getOneDriveUsageAccountDetail", "D7", None), expected_split))
+    out.append((["spo", "report", "siteusagedetail", "--period", "D30"], ("getSharePointSiteUsageDetail", "D30", None), expected_split))
     return out
 
 
@@ -167,15 +177,15 @@ def test_cli_m365_reports(cli, env, record):
     m365(c, "tenant", "report", "settings", "set", "--displayConcealedNames", "false")
 
     bad = oracle.shift(c.oracle.r, -28)
-    jobs = [(["settings", "get", "--output", "json"], None, None),
-            (["activeuserdetail", "--date", bad, "--output", "json"], None, None)]
+    jobs = [(["tenant", "report", "settings", "get", "--output", "json"], None, None),
+            (["tenant", "report", "activeuserdetail", "--date", bad, "--output", "json"], None, None)]
     jobs += [(args + ["--output", out], key, shape) for args, key, shape in commands(c) for out in ["csv", "json"]]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda job: m365(c, "tenant", "report", *job[0], check=False), jobs))
+        results = list(pool.map(lambda job: m365(c, *job[0], check=False), jobs))
     failures = []
     for (args, key, shape), p in zip(jobs, results):
         try:
-            if args[0] == "settings":
+            if args[2] == "settings":
                 assert p.returncode == 0 and json.loads(p.stdout)["displayConcealedNames"] is False, (p.stdout, p.stderr)
                 record("m365 tenant report settings set/get (PATCH/GET /admin/reportSettings)", CLIENT)
                 continue
