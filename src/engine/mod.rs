@@ -4,6 +4,7 @@
 //! state to the durable [`Store`](crate::store::Store): validate → commit durably → apply.
 //! `stream` feeds a batch of any size through that cycle in blocks.
 
+mod client_windows;
 mod compact;
 mod registry;
 pub mod snapshot;
@@ -12,6 +13,7 @@ mod stream;
 mod totals;
 mod usage_days;
 
+pub use client_windows::ClientWindows;
 pub use compact::{Deleted, Held};
 pub use registry::{EngineError, Feeder, IngestOutcome, Registry};
 pub use state::{

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use roaring::RoaringBitmap;
 
+use super::client_windows::{ClientChange, ClientWindows};
 use super::compact::{Deleted, Held, Names, UserIndex, device_key};
 use super::totals::{CounterTotals, DayTotals};
 use super::usage_days::UsageDays;
@@ -149,6 +150,8 @@ pub struct TenantState {
     pub(super) totals: CounterTotals,
     /// Per day, the users of each email client and Outlook version ([`CLIENT_SIGNALS`]).
     pub(super) clients: BTreeMap<Day, Vec<RoaringBitmap>>,
+    /// The email app usage summaries over `clients`.
+    pub(super) client_windows: ClientWindows,
     /// Per user ordinal with mailbox facts: the mailbox and its daily states.
     pub(super) mailboxes: BTreeMap<u32, MailboxFacts>,
     /// Sites (OneDrive accounts and SharePoint sites) by site ordinal, and id → ordinal.
@@ -177,6 +180,7 @@ impl TenantState {
             counters: Default::default(),
             totals: CounterTotals::default(),
             clients: BTreeMap::new(),
+            client_windows: ClientWindows::default(),
             mailboxes: BTreeMap::new(),
             sites: Vec::new(),
             site_index: HashMap::new(),
@@ -335,6 +339,22 @@ impl TenantState {
         let mut usage = std::mem::take(&mut self.usage_days);
         usage.rebuild(self);
         self.usage_days = usage;
+        let all = ClientChange {
+            days: Vec::new(),
+            shrunk: true,
+        };
+        self.client_windows.update(
+            &self.clients,
+            self.refresh_date(),
+            self.totals.excluded(),
+            true,
+            &all,
+        );
+    }
+
+    /// The email app usage summaries (per-period client unions, per-day counts).
+    pub fn client_windows(&self) -> &ClientWindows {
+        &self.client_windows
     }
 
     /// The per-day bitmaps of users active in `service`.
@@ -435,7 +455,12 @@ impl TenantState {
             self.totals.set_block(x.workload.index(), x.day, &x.block);
             self.counters[x.workload.index()].insert(x.day, x.block);
         }
+        let mut client_change = ClientChange::default();
         for x in c.clients {
+            if let Some(old) = self.clients.get(&x.day) {
+                client_change.shrunk |= old.iter().zip(&x.signals).any(|(o, n)| !o.is_subset(n));
+            }
+            client_change.days.push(x.day);
             self.clients.insert(x.day, x.signals);
         }
         for m in c.mailboxes {
@@ -469,8 +494,16 @@ impl TenantState {
         if directory_changed {
             self.directory_version += 1;
         }
-        self.totals
-            .reconcile(&self.users, self.refresh_date(), &self.counters);
+        let excluded_changed =
+            self.totals
+                .reconcile(&self.users, self.refresh_date(), &self.counters);
+        self.client_windows.update(
+            &self.clients,
+            self.refresh_date(),
+            self.totals.excluded(),
+            excluded_changed,
+            &client_change,
+        );
         usage.restore(self, usage_touched);
         self.usage_days = usage;
         if self.windows.r != self.refresh_date() {

@@ -108,16 +108,16 @@ impl CounterTotals {
     }
 
     /// Brings the excluded set to the users not existing on `r` and corrects the totals for
-    /// the users that entered or left it.
+    /// the users that entered or left it. Whether the set changed.
     pub fn reconcile(
         &mut self,
         users: &[UserState],
         r: Option<Day>,
         counters: &[BTreeMap<Day, CounterBlock>; 3],
-    ) {
+    ) -> bool {
         let now = Self::excluded_on(users, r);
         if now == self.excluded {
-            return;
+            return false;
         }
         let entering = &now - &self.excluded;
         let leaving = &self.excluded - &now;
@@ -132,7 +132,7 @@ impl CounterTotals {
         // A binary search per changed user and block, or one pass over every entry.
         if changed.saturating_mul(blocks).saturating_mul(24) > entries {
             self.recompute(counters);
-            return;
+            return true;
         }
         for (w, days) in counters.iter().enumerate() {
             for (day, block) in days {
@@ -151,6 +151,7 @@ impl CounterTotals {
                 }
             }
         }
+        true
     }
 
     /// Recomputes the excluded set and every day's totals from scratch.

@@ -56,14 +56,9 @@ pub(super) fn user_counts(
     for i in q.from..p.days() as u32 {
         let day = r.minus(i as i32);
         let mut cells = vec![Cell::Date(Some(r))];
-        match s.email_clients().get(&day) {
-            Some(signals) => cells.extend(
-                signals[..EMAIL_APPS.len()]
-                    .iter()
-                    .map(|b| Cell::Int(live(s, b))),
-            ),
-            None => cells.extend(EMAIL_APPS.iter().map(|_| Cell::Int(0))),
-        }
+        // Kept per day by the engine as batches apply.
+        let counts = s.client_windows().day(day).unwrap_or_default();
+        cells.extend((0..EMAIL_APPS.len()).map(|i| Cell::Int(counts.get(i).copied().unwrap_or(0))));
         cells.push(Cell::Date(Some(day)));
         cells.push(Cell::Period(p.days() as u32));
         sink.row(i, &cells);
@@ -84,9 +79,9 @@ pub(super) fn versions_user_counts(
     let (Some(r), Args::Period(p), 0) = (s.refresh_date(), q.args, q.from) else {
         return Ok(());
     };
-    let w = window(s, r.minus(p.days() - 1), r);
+    let w = s.client_windows().window(p).unwrap_or_default();
     // Indices into OUTLOOK_VERSIONS: 2007, 2010, 2013, 2016, 2019, M365, undetermined.
-    let v = |i: usize| Cell::Int(live(s, &w[EMAIL_APPS.len() + i]));
+    let v = |i: usize| Cell::Int(w.get(EMAIL_APPS.len() + i).map_or(0, |b| live(s, b)));
     let cells = [
         Cell::Date(Some(r)),
         v(3),
