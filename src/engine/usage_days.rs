@@ -83,13 +83,40 @@ fn add<const N: usize>(t: &mut [u64; N], x: &[u64; N], neg: bool) {
     }
 }
 
+/// The Exchange activity bitmaps of the days `first ..`, by offset (a lookup per mailbox
+/// and day must not walk a map).
+struct DayActivity<'a> {
+    first: Day,
+    days: Vec<Option<&'a RoaringBitmap>>,
+}
+
+impl<'a> DayActivity<'a> {
+    fn new(state: &'a TenantState, first: Day, last: Day) -> DayActivity<'a> {
+        let activity = state.activity(Service::Exchange);
+        let n = (last.0 - first.0 + 1).max(0) as usize;
+        DayActivity {
+            first,
+            days: (0..n)
+                .map(|i| activity.get(&first.plus(i as i32)))
+                .collect(),
+        }
+    }
+
+    fn contains(&self, d: Day, ord: u32) -> bool {
+        usize::try_from(d.0 - self.first.0)
+            .ok()
+            .and_then(|i| self.days.get(i).copied().flatten())
+            .is_some_and(|b| b.contains(ord))
+    }
+}
+
 /// One mailbox's contribution to each day of `from ..= to`.
 fn mailbox_days(
     state: &TenantState,
     ord: u32,
     f: &MailboxFacts,
-    from: Day,
-    to: Day,
+    (from, to): (Day, Day),
+    activity: &DayActivity,
     mut each: impl FnMut(Day, &MailboxDay),
 ) {
     let Some(m) = &f.mailbox else { return };
@@ -98,7 +125,6 @@ fn mailbox_days(
         .get(ord as usize)
         .and_then(|u| u.deleted.date());
     let del = mailbox_deleted(m, user_deleted);
-    let activity = state.activity(Service::Exchange);
     let mut next = f.days.partition_point(|x| x.0 < from);
     let mut current = next.checked_sub(1).map(|i| &f.days[i].1);
     let mut d = from;
@@ -110,7 +136,7 @@ fn mailbox_days(
         if mailbox_exists_on(m, del, d) {
             let mut x = [0u64; 8];
             x[0] = 1;
-            x[1] = u64::from(activity.get(&d).is_some_and(|b| b.contains(ord)));
+            x[1] = u64::from(activity.contains(d, ord));
             x[2 + quota_status(m, current)] = 1;
             x[7] = current.map_or(0, |s| s.storage_used);
             each(d, &x);
@@ -222,11 +248,19 @@ impl UsageDays {
                 t.exchange.push((a.day, new));
             }
         }
+        let activity = DayActivity::new(state, first, r);
         for (ord, from) in &t.mailboxes {
             if let Some(f) = state.mailboxes().get(ord) {
-                mailbox_days(state, *ord, f, (*from).max(first), r, |d, x| {
-                    add(self.mailboxes.entry(d).or_default(), x, true);
-                });
+                mailbox_days(
+                    state,
+                    *ord,
+                    f,
+                    ((*from).max(first), r),
+                    &activity,
+                    |d, x| {
+                        add(self.mailboxes.entry(d).or_default(), x, true);
+                    },
+                );
             }
         }
         for (ord, from) in &t.sites {
@@ -266,11 +300,19 @@ impl UsageDays {
         if kept < r {
             self.compute(state, kept.plus(1), r);
         }
+        let activity = DayActivity::new(state, first, kept);
         for (ord, from) in &t.mailboxes {
             if let Some(f) = state.mailboxes().get(ord) {
-                mailbox_days(state, *ord, f, (*from).max(first), kept, |d, x| {
-                    add(self.mailboxes.entry(d).or_default(), x, false);
-                });
+                mailbox_days(
+                    state,
+                    *ord,
+                    f,
+                    ((*from).max(first), kept),
+                    &activity,
+                    |d, x| {
+                        add(self.mailboxes.entry(d).or_default(), x, false);
+                    },
+                );
             }
         }
         for (ord, from) in &t.sites {
@@ -317,25 +359,29 @@ impl UsageDays {
     }
 
     /// Adds every mailbox's and site's contribution to the days `from ..= to` (which hold
-    /// nothing yet).
+    /// nothing yet), summed in flat buffers first.
     fn compute(&mut self, state: &TenantState, from: Day, to: Day) {
-        let mut d = from;
-        while d <= to {
-            self.mailboxes.entry(d).or_default();
-            for s in &mut self.sites {
-                s.entry(d).or_default();
-            }
-            d = d.plus(1);
-        }
+        let n = (to.0 - from.0 + 1).max(0) as usize;
+        let at = |d: Day| (d.0 - from.0) as usize;
+        let activity = DayActivity::new(state, from, to);
+        let mut mailboxes = vec![[0u64; 8]; n];
         for (ord, f) in state.mailboxes() {
-            mailbox_days(state, *ord, f, from, to, |d, x| {
-                add(self.mailboxes.entry(d).or_default(), x, false);
+            mailbox_days(state, *ord, f, (from, to), &activity, |d, x| {
+                add(&mut mailboxes[at(d)], x, false);
             });
         }
+        let mut sites = [vec![[0u64; 6]; n], vec![[0u64; 6]; n]];
         for f in state.sites() {
             site_days(f, from, to, |k, d, x| {
-                add(self.sites[k as usize].entry(d).or_default(), x, false);
+                add(&mut sites[k as usize][at(d)], x, false);
             });
+        }
+        for i in 0..n {
+            let d = from.plus(i as i32);
+            add(self.mailboxes.entry(d).or_default(), &mailboxes[i], false);
+            for (k, s) in sites.iter().enumerate() {
+                add(self.sites[k].entry(d).or_default(), &s[i], false);
+            }
         }
     }
 }
