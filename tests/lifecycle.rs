@@ -559,3 +559,125 @@ fn restore_refuses_a_non_empty_dir_and_a_foreign_file() {
     // (`reportroot ingest` alone creates no keys; a server's data dir has them too.)
     assert!(names.contains("reportroot.sqlite3"), "{names}");
 }
+
+/// A data dir with a generated tenant A (2,000 users) and the fixture as tenant B, both
+/// with snapshots written by a server's shutdown.
+async fn loaded_dir(work: &Path) -> tempfile::TempDir {
+    let big = work.join("big.ndjson");
+    let b = work.join("b.ndjson");
+    let ok = Command::new(BIN)
+        .args([
+            "generate", "--tenant", TENANT_A, "--users", "2000", "--days", "30", "--out",
+        ])
+        .arg(&big)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::fs::write(&b, ndjson(&support::fixture())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (tid, f) in [(TENANT_A, &big), (TENANT_B, &b)] {
+        let out = Command::new(BIN)
+            .args(["ingest", "--tenant", tid, "--data"])
+            .arg(dir.path())
+            .arg(f)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir
+}
+
+fn copy_dir(from: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to.path())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    to
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_tenant_delete_leaves_all_or_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = loaded_dir(work.path()).await;
+    let srv = TestServer::start_in(dir, |_| {}).await;
+    let before = all_reports(&srv, TENANT_A).await;
+    let b = all_reports(&srv, TENANT_B).await;
+    let empty = all_reports(&srv, TENANT_C).await;
+    let dir = srv.stop().await;
+    let snap = |d: &Path| d.join("snapshots").join(format!("{TENANT_A}.snap"));
+    assert!(snap(dir.path()).is_file());
+
+    let mut outcomes = Vec::new();
+    // SIGKILL after these many milliseconds (None: let it finish).
+    for delay in [
+        Some(0),
+        Some(20),
+        Some(60),
+        Some(120),
+        Some(200),
+        Some(350),
+        Some(600),
+        None,
+    ] {
+        let copy = copy_dir(dir.path());
+        let mut child = Command::new(BIN)
+            .args(["tenants", "delete", "--tenant", TENANT_A, "--data"])
+            .arg(copy.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        if let Some(ms) = delay {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+        let srv = TestServer::start_in(copy, |_| {}).await;
+        let got = all_reports(&srv, TENANT_A).await;
+        if got == before {
+            outcomes.push("kept");
+        } else {
+            assert_same(
+                &got,
+                &empty,
+                &format!("killed after {delay:?} ms: neither kept nor deleted"),
+            );
+            outcomes.push("deleted");
+        }
+        assert_same(&all_reports(&srv, TENANT_B).await, &b, "tenant B");
+        drop(srv.stop().await);
+    }
+    eprintln!("outcomes: {outcomes:?}");
+    assert_eq!(outcomes.first(), Some(&"kept"));
+    assert_eq!(outcomes.last(), Some(&"deleted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_left_by_a_crash_after_the_commit_is_never_loaded() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = loaded_dir(work.path()).await;
+    let srv = TestServer::start_in(dir, |_| {}).await;
+    let empty = all_reports(&srv, TENANT_C).await;
+    let dir = srv.stop().await;
+    let snap = dir
+        .path()
+        .join("snapshots")
+        .join(format!("{TENANT_A}.snap"));
+    let orphan = std::fs::read(&snap).unwrap();
+    let out = run(&["tenants", "delete", "--tenant", TENANT_A], dir.path());
+    assert!(out.status.success());
+    assert!(!snap.exists());
+    // As if the process died between the commit and the file's removal.
+    std::fs::write(&snap, &orphan).unwrap();
+    let srv = TestServer::start_in(dir, |_| {}).await;
+    assert!(!snap.exists(), "the orphan snapshot is removed at start-up");
+    assert_same(&all_reports(&srv, TENANT_A).await, &empty, "deleted tenant");
+}
