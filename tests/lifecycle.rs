@@ -215,6 +215,21 @@ async fn deleting_a_tenant_removes_it_everywhere_and_for_good() {
         "/v1.0/reports/getOffice365ActivationsUserCounts",
     )
     .await;
+    // A JSON page's next link (its `$skiptoken` is bound to the data version).
+    let page: Value = srv
+        .client()
+        .get(srv.url("/beta/reports/getOffice365ActiveUserDetail(period='D30')?$format=application/json&$top=1"))
+        .bearer_auth(srv.reader(TENANT_A))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let next = page["@odata.nextLink"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
     assert_eq!(
         srv.client().get(&detail).send().await.unwrap().status(),
         200
@@ -242,6 +257,34 @@ async fn deleting_a_tenant_removes_it_everywhere_and_for_good() {
     .await;
     assert_eq!(resp.status().as_u16(), 204);
     assert!(!snap.exists(), "the snapshot file is removed");
+    // While the server runs: the log is checkpointed and emptied, and neither the database
+    // nor the log holds the users any more.
+    let db_path = srv.dir.path().join("reportroot.sqlite3");
+    let wal = srv.dir.path().join("reportroot.sqlite3-wal");
+    assert_eq!(
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+        0,
+        "the WAL is truncated"
+    );
+    for f in [&db_path, &wal] {
+        let bytes = std::fs::read(f).unwrap_or_default();
+        let (id, upn, name) = secret_user(1);
+        for needle in [id, upn, name] {
+            assert!(
+                !find(&bytes, needle.as_bytes()),
+                "{} holds {needle} right after the delete",
+                f.display()
+            );
+        }
+    }
+    let resp = srv
+        .client()
+        .get(&next)
+        .bearer_auth(srv.reader(TENANT_A))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 400, "BadRequest", "a $skiptoken of the deleted data").await;
 
     // Links issued before stop working at once.
     for link in [&detail, &summary] {
