@@ -124,6 +124,19 @@ pub fn restore(from: &Path, data: &Path) -> Result<Summary, LifecycleError> {
             data.display()
         )));
     }
+    let existed = data.exists();
+    let restored = extract(from, data);
+    if restored.is_err() {
+        // The dir was new or empty: leave it as it was, not half restored.
+        let _ = std::fs::remove_dir_all(data);
+        if existed {
+            let _ = std::fs::create_dir(data);
+        }
+    }
+    restored
+}
+
+fn extract(from: &Path, data: &Path) -> Result<Summary, LifecycleError> {
     let bad = |why: &str| LifecycleError::BadArchive(from.display().to_string(), why.into());
     let mut r = std::io::BufReader::new(File::open(from).map_err(io(from))?);
     std::fs::create_dir_all(data).map_err(io(data))?;

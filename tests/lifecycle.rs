@@ -595,6 +595,10 @@ fn restore_refuses_a_non_empty_dir_and_a_foreign_file() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a reportroot backup"));
+    assert!(
+        !dir.path().join("x").exists(),
+        "nothing is left of a failed restore"
+    );
 
     // The archive is a plain tar a shell can list.
     let out = Command::new("tar").arg("-tf").arg(&file).output().unwrap();
