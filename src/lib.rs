@@ -26,6 +26,7 @@ pub mod auth;
 pub mod engine;
 pub mod generate;
 pub mod ingest;
+pub mod lifecycle;
 pub mod model;
 pub mod reports;
 pub mod server;

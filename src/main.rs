@@ -64,6 +64,50 @@ enum Command {
     /// Manage app registrations for the built-in token endpoint.
     #[command(subcommand)]
     App(AppCommand),
+    /// Inspect and delete tenants in a data dir (server stopped).
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Write a consistent backup of a data dir to one file (safe while the server runs).
+    Backup {
+        #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+        data: PathBuf,
+        /// The backup file to write (a tar archive).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new or empty data dir.
+    Restore {
+        /// A file written by `reportroot backup`.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, env = "REPORTROOT_DATA")]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Every tenant with stored data, one per line with its users and data version.
+    List {
+        #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What is stored of one tenant (JSON, as `GET /admin/v1/tenants/{tid}`).
+    Show {
+        #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Delete everything of one tenant: store rows, snapshot (server stopped).
+    Delete {
+        #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -315,6 +359,23 @@ fn main() -> anyhow::Result<()> {
         Command::Token(a) => token(a),
         Command::Generate(a) => generate_cmd(a),
         Command::App(a) => app(a),
+        Command::Tenants(a) => tenants_cmd(a),
+        Command::Backup { data, out } => {
+            let summary = reportroot::lifecycle::backup(&data, &out)?;
+            for (name, len) in &summary.files {
+                println!("{name}\t{len}");
+            }
+            println!("backup written to {}", out.display());
+            Ok(())
+        }
+        Command::Restore { from, data } => {
+            let summary = reportroot::lifecycle::restore(&from, &data)?;
+            for (name, len) in &summary.files {
+                println!("{name}\t{len}");
+            }
+            println!("restored into {}", data.display());
+            Ok(())
+        }
     }
 }
 
@@ -593,6 +654,66 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
         server.run().await?;
         Ok(())
     })
+}
+
+/// The store of an existing data dir (never creates one).
+fn existing_store(data: &Path) -> anyhow::Result<SqliteStore> {
+    if !data.join(reportroot::lifecycle::DB_FILE).is_file() {
+        bail!(
+            "{} is not a reportroot data dir (no {})",
+            data.display(),
+            reportroot::lifecycle::DB_FILE
+        );
+    }
+    Ok(SqliteStore::open(data)?)
+}
+
+fn tenants_cmd(cmd: TenantsCommand) -> anyhow::Result<()> {
+    use reportroot::api::tenants::stats_json;
+    use reportroot::store::Store;
+    match cmd {
+        TenantsCommand::List { data, json } => {
+            let store = existing_store(&data)?;
+            let mut all = Vec::new();
+            for tid in store.tenants()? {
+                if let Some(s) = store.stats(&tid)? {
+                    all.push(stats_json(&tid, &s));
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                for v in all {
+                    println!(
+                        "{}  users {}  version {}  refresh {}  bytes {}",
+                        v["tenantId"].as_str().unwrap_or_default(),
+                        v["users"],
+                        v["dataVersion"],
+                        v["reportRefreshDate"].as_str().unwrap_or("-"),
+                        v["bytesStored"]
+                    );
+                }
+            }
+        }
+        TenantsCommand::Show { data, tenant: t } => {
+            let tid = tenant(&t)?;
+            let store = existing_store(&data)?;
+            let Some(s) = store.stats(&tid)? else {
+                bail!("no data is stored for tenant {tid}");
+            };
+            println!("{}", serde_json::to_string_pretty(&stats_json(&tid, &s))?);
+        }
+        TenantsCommand::Delete { data, tenant: t } => {
+            let tid = tenant(&t)?;
+            let store = existing_store(&data)?;
+            let registry = Registry::new(Arc::new(store), Some(data.join("snapshots")));
+            if !registry.delete_tenant(&tid, || {})? {
+                bail!("no data is stored for tenant {tid}");
+            }
+            println!("deleted tenant {tid}");
+        }
+    }
+    Ok(())
 }
 
 fn app(cmd: AppCommand) -> anyhow::Result<()> {

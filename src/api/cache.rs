@@ -76,6 +76,9 @@ pub type CacheKey = (TenantId, Call, bool);
 
 pub struct ReportCache {
     entries: Mutex<HashMap<CacheKey, VecDeque<Arc<Entry>>>>,
+    /// Per tenant, how often it was forgotten (deleted): a report computed across a
+    /// deletion is answered but never cached.
+    forgotten: Mutex<HashMap<TenantId, u64>>,
     spool: PathBuf,
 }
 
@@ -109,8 +112,32 @@ impl ReportCache {
         let _ = std::fs::remove_dir_all(dir);
         ReportCache {
             entries: Mutex::new(HashMap::new()),
+            forgotten: Mutex::new(HashMap::new()),
             spool: dir.to_path_buf(),
         }
+    }
+
+    fn generation(&self, tid: &TenantId) -> u64 {
+        let g = self.forgotten.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(tid).copied().unwrap_or(0)
+    }
+
+    /// Drops every cached report of the tenant (its spool files go with the last holder),
+    /// so no download link issued for it finds its content again.
+    pub fn forget(&self, tid: &TenantId) {
+        *self
+            .forgotten
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(tid.clone())
+            .or_default() += 1;
+        let dropped: Vec<_> = {
+            let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<CacheKey> = map.keys().filter(|k| &k.0 == tid).cloned().collect();
+            keys.iter().filter_map(|k| map.remove(k)).collect()
+        };
+        // Spool files are removed here, outside the map lock.
+        drop(dropped);
     }
 
     fn lookup(&self, key: &CacheKey, pred: impl Fn(&Entry) -> bool) -> Option<Arc<Entry>> {
@@ -137,6 +164,7 @@ impl ReportCache {
         conceal: Option<Concealer>,
     ) -> Result<Arc<Entry>, ApiError> {
         let call = key.1;
+        let generation = self.generation(&key.0);
         let version = registry.read(&key.0, |s| data_key(s, call))?;
         if let Some(e) = self.lookup(key, |e| e.version == version) {
             return Ok(e);
@@ -159,6 +187,10 @@ impl ReportCache {
             Kind::Detail => self.spool(registry, key, &q)?,
         };
         let entry = Arc::new(entry);
+        let forgotten = self.forgotten.lock().unwrap_or_else(|p| p.into_inner());
+        if forgotten.get(&key.0).copied().unwrap_or(0) != generation {
+            return Ok(entry);
+        }
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let list = map.entry(key.clone()).or_default();
         if !list.iter().any(|e| e.version == entry.version) {

@@ -16,6 +16,7 @@ mod ops;
 pub mod render;
 mod reports;
 mod settings;
+pub mod tenants;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,6 +108,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(settings::get).patch(settings::patch),
         )
         .route("/admin/v1/tenants/{tid}/ingest", post(ingest::ingest))
+        .route(
+            "/admin/v1/tenants/{tid}",
+            get(tenants::show).delete(tenants::delete),
+        )
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         // Outermost last: the request context wraps fault injection, so injected errors get

@@ -9,7 +9,7 @@ use super::snapshot::{self, SnapshotError};
 use super::{Planner, TenantState};
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{Day, TenantId};
-use crate::store::{BatchWriter, ReportSettings, Store, StoreError};
+use crate::store::{BatchWriter, ReportSettings, Store, StoreError, TenantStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -58,7 +58,13 @@ impl Registry {
     fn load_snapshot(&self, tid: &TenantId) -> Option<TenantState> {
         let dir = self.snapshots.as_ref()?;
         let meta = match self.store.meta(tid) {
-            Ok(m) => m?,
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                // Never stored, or deleted: a snapshot left by a crash mid-delete must not
+                // outlive it (new data could reach its version number).
+                remove_snapshot(dir, tid);
+                return None;
+            }
             Err(e) => {
                 tracing::warn!(tenant = %tid, error = %e, "reading tenant meta failed");
                 return None;
@@ -147,9 +153,68 @@ impl Registry {
             .cloned()
     }
 
+    /// What the store holds of the tenant (`None`: nothing).
+    pub fn stats(&self, tid: &TenantId) -> Result<Option<TenantStats>, EngineError> {
+        Ok(self.store.stats(tid)?)
+    }
+
+    /// Deletes everything of the tenant, like a batch: the store's rows go in one durable
+    /// transaction (under the tenant's write lock, so no batch or report runs meanwhile);
+    /// only then is memory emptied, `forget` called (still under the lock: the API drops
+    /// its cached reports there) and the snapshot file removed. A crash after the commit
+    /// leaves a snapshot whose tenant has no meta in the store: it is never loaded (a
+    /// snapshot is used only when its version equals the store's) and is removed when the
+    /// tenant is next loaded and at start-up. The emptied state keeps counting versions up
+    /// from the deleted one, so nothing keyed on an old version (cache entries, skip
+    /// tokens) can match new data. Returns `false` if nothing was stored.
+    pub fn delete_tenant(
+        &self,
+        tid: &TenantId,
+        forget: impl FnOnce(),
+    ) -> Result<bool, EngineError> {
+        let shared = self.tenant(tid)?;
+        // Lock order as in `snapshot_changed`: the snapshot bookkeeping, then the tenant.
+        let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
+        let existed = self.store.delete_tenant(tid)?;
+        let mut empty = TenantState::empty(tid.clone());
+        empty.meta.version = state.version() + 1;
+        *state = empty;
+        state.warm();
+        self.settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tid);
+        forget();
+        // Nothing to snapshot until the next batch (which writes version + 2).
+        snapshotted.insert(tid.clone(), state.version());
+        if let Some(dir) = &self.snapshots {
+            remove_snapshot(dir, tid);
+        }
+        Ok(existed)
+    }
+
+    /// Removes snapshot files (and leftover temporary ones) of tenants the store does not
+    /// hold: what a crash between a deletion's commit and the file's removal leaves.
+    fn sweep_snapshots(&self, stored: &[TenantId]) {
+        let Some(dir) = &self.snapshots else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let tid = name.split('.').next().and_then(TenantId::parse);
+            let orphan = tid.is_none_or(|t| !stored.contains(&t)) || name.ends_with(".tmp");
+            if orphan && let Err(err) = std::fs::remove_file(e.path()) {
+                tracing::warn!(file = %name, error = %err, "removing a stale snapshot failed");
+            }
+        }
+    }
+
     /// Loads every stored tenant (at start-up, so the first report is fast).
     pub fn warm_up(&self) -> Result<usize, EngineError> {
         let ids = self.store.tenants()?;
+        self.sweep_snapshots(&ids);
         for tid in &ids {
             self.tenant(tid)?;
         }
@@ -263,6 +328,15 @@ impl Registry {
             refresh_date: state.refresh_date(),
             version: state.version(),
         })
+    }
+}
+
+fn remove_snapshot(dir: &std::path::Path, tid: &TenantId) {
+    let p = snapshot::path(dir, tid);
+    match std::fs::remove_file(&p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(file = %p.display(), error = %e, "removing a snapshot failed"),
     }
 }
 

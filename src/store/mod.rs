@@ -201,6 +201,21 @@ pub struct TenantMeta {
     pub version: u64,
 }
 
+/// What the store holds of one tenant (`GET /admin/v1/tenants/{tid}`, `reportroot tenants show`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantStats {
+    pub meta: TenantMeta,
+    /// Users ever ingested (deleted ones included).
+    pub users: u64,
+    /// Distinct days with activity in some service.
+    pub activity_days: u64,
+    pub first_activity: Option<Day>,
+    pub last_activity: Option<Day>,
+    /// Bytes of the tenant's stored values (text and blob lengths, 8 per integer), not
+    /// counting the engine's page and index overhead.
+    pub bytes: u64,
+}
+
 /// A tenant's `/admin/reportSettings`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportSettings {
@@ -302,4 +317,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Every tenant with stored data.
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+    /// What is stored of the tenant, or `None` if it was never written (or was deleted).
+    fn stats(&self, tenant: &TenantId) -> Result<Option<TenantStats>, StoreError>;
+    /// Removes every row of the tenant (data, meta, report settings) in one transaction,
+    /// atomically and durably, leaving none of its bytes in the store's files (freed space
+    /// overwritten, the log checkpointed). `false` if nothing was stored.
+    fn delete_tenant(&self, tenant: &TenantId) -> Result<bool, StoreError>;
+    /// Writes a consistent copy of the whole store (every tenant, as of one committed
+    /// batch boundary) to the file `dest`, while writers go on.
+    fn backup_to(&self, dest: &std::path::Path) -> Result<(), StoreError>;
 }

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     ActivationRow, ActivityDay, BatchWriter, Changeset, ClientDay, CounterBlock, CounterDay,
     LicenseRow, MailboxDayRow, MailboxRow, ProductRow, ReportSettings, Rows, SiteDayRow, SiteRow,
-    Store, StoreError, TenantMeta, UserRow,
+    Store, StoreError, TenantMeta, TenantStats, UserRow,
 };
 use crate::model::{
     Activation, Day, Mailbox, MailboxState, Platform, RecipientType, Service, Site, SiteKind,
@@ -85,6 +85,8 @@ CREATE TABLE IF NOT EXISTS report_settings (
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The database file (backups open it a second time).
+    path: std::path::PathBuf,
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -102,16 +104,22 @@ impl SqliteStore {
             path: dir.display().to_string(),
             source,
         })?;
-        let conn = Connection::open(dir.join("reportroot.sqlite3")).map_err(db)?;
+        let path = dir.join("reportroot.sqlite3");
+        let conn = Connection::open(&path).map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
+        // Freed space is overwritten with zeros, so a deleted tenant's (or a replaced row's)
+        // bytes do not linger in free pages of the database file.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            path,
         })
     }
 
@@ -334,6 +342,43 @@ impl Drop for SqliteBatch<'_> {
             // open transaction if the process dies, so a crash keeps nothing either.
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+    }
+}
+
+/// Every table holding tenant rows, keyed by `tid`.
+const TENANT_TABLES: [&str; 13] = [
+    "users",
+    "service_licenses",
+    "product_assignments",
+    "activations",
+    "activity_days",
+    "counter_days",
+    "mailboxes",
+    "mailbox_days",
+    "sites",
+    "site_days",
+    "client_days",
+    "report_settings",
+    "tenants",
+];
+
+/// Per table, the size of a row's values: text and blob lengths, 8 per integer.
+fn row_bytes(table: &str) -> &'static str {
+    match table {
+        "users" => "length(id) + length(upn) + length(display_name) + 24",
+        "service_licenses" => "32",
+        "product_assignments" => "length(product) + 24",
+        "activations" => "length(product) + length(device) + 48",
+        "activity_days" => "length(users) + 16",
+        "counter_days" => "length(counters) + 16",
+        "client_days" => "length(signals) + 8",
+        "sites" => {
+            "length(id) + length(url) + coalesce(length(owner_id), 0) + length(template) + 40"
+        }
+        "mailboxes" => "72",
+        "mailbox_days" => "48",
+        "site_days" => "64",
+        _ => "0",
     }
 }
 
@@ -687,5 +732,101 @@ impl Store for SqliteStore {
             .collect::<Result<_, _>>()
             .map_err(db)?;
         Ok(ids.iter().filter_map(|s| TenantId::parse(s)).collect())
+    }
+
+    fn stats(&self, tenant: &TenantId) -> Result<Option<TenantStats>, StoreError> {
+        let conn = self.conn();
+        let t = tenant.as_str();
+        let Some(meta) = read_meta(&conn, t)? else {
+            return Ok(None);
+        };
+        let users: i64 = conn
+            .query_row("SELECT count(*) FROM users WHERE tid = ?1", [t], |r| {
+                r.get(0)
+            })
+            .map_err(db)?;
+        let (days, first, last): (i64, Option<i64>, Option<i64>) = conn
+            .query_row(
+                "SELECT count(DISTINCT day), min(day), max(day) FROM activity_days WHERE tid = ?1",
+                [t],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(db)?;
+        let mut bytes = 0i64;
+        for table in TENANT_TABLES {
+            if matches!(table, "tenants" | "report_settings") {
+                continue;
+            }
+            let sql = format!(
+                "SELECT coalesce(sum({} + length(tid)), 0) FROM {table} WHERE tid = ?1",
+                row_bytes(table)
+            );
+            bytes += conn
+                .query_row(&sql, [t], |r| r.get::<_, i64>(0))
+                .map_err(db)?;
+        }
+        Ok(Some(TenantStats {
+            meta,
+            users: users as u64,
+            activity_days: days as u64,
+            first_activity: opt_day(first),
+            last_activity: opt_day(last),
+            bytes: bytes.max(0) as u64,
+        }))
+    }
+
+    fn delete_tenant(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let t = tenant.as_str();
+        // secure_delete is on for this connection (see `open`): freed pages are zeroed.
+        let tx = conn.transaction().map_err(db)?;
+        let mut removed = 0usize;
+        for table in TENANT_TABLES {
+            removed += tx
+                .execute(&format!("DELETE FROM {table} WHERE tid = ?1"), [t])
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        // The WAL still holds the pages as they were before; copy the new ones into the
+        // database file and empty the log, so no earlier frame keeps the tenant's bytes.
+        let (busy, _, _): (i64, i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(db)?;
+        if busy != 0 {
+            // The deletion itself is committed; the next checkpoint (SQLite runs them as
+            // the log grows, and at close) rewrites those pages.
+            tracing::warn!(tenant = %tenant, "the log could not be checkpointed after a tenant deletion (a reader, such as a backup, holds it)");
+        }
+        Ok(removed > 0)
+    }
+
+    fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        // A connection of its own: the copy reads one snapshot of the database (a WAL read
+        // transaction, all pages in one step) while the store's writer goes on committing.
+        let src = Connection::open_with_flags(
+            self.path.as_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db)?;
+        src.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(db)?;
+        let mut out = Connection::open(dest).map_err(db)?;
+        {
+            let b = rusqlite::backup::Backup::new(&src, &mut out).map_err(db)?;
+            match b.step(-1).map_err(db)? {
+                rusqlite::backup::StepResult::Done => {}
+                other => {
+                    return Err(StoreError::Database(format!(
+                        "the backup did not complete in one step: {other:?}"
+                    )));
+                }
+            }
+        }
+        // A self-contained file: no WAL beside it.
+        out.pragma_update(None, "journal_mode", "DELETE")
+            .map_err(db)?;
+        Ok(())
     }
 }

@@ -1,0 +1,266 @@
+//! Backup and restore of a data dir: one tar file (POSIX ustar, readable with `tar -tvf`)
+//! holding a consistent copy of the store, taken with the store's online backup while the
+//! server runs, and the files the answers depend on:
+//!
+//! - `reportroot.sqlite3`: every tenant as of one committed batch boundary;
+//! - `keys/link-secret`: the HMAC key of download links, `$skiptoken`s and of the concealed
+//!   names (a restored dir without it would conceal every user under other digests);
+//! - `keys/signing-key.pem`: the built-in token issuer's key (tokens minted before stay
+//!   valid against the restored dir);
+//! - `apps.json` (app registrations, hashed secrets), `public-url`, and `tls/` (the
+//!   self-signed CA and leaf, when present).
+//!
+//! Not included, because they are caches rebuilt from the store: `snapshots/` and `spool/`.
+//! The file holds the signing key and link secret: keep it as secret as the data dir.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use crate::store::{SqliteStore, Store, StoreError};
+
+/// The store's file inside the data dir and the archive.
+pub const DB_FILE: &str = "reportroot.sqlite3";
+/// The other files of a data dir a backup carries (if present), besides everything in `tls/`.
+pub const EXTRA_FILES: [&str; 4] = [
+    "keys/link-secret",
+    "keys/signing-key.pem",
+    "apps.json",
+    "public-url",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0} is not a reportroot backup: {1}")]
+    BadArchive(String, String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LifecycleError + '_ {
+    move |source| LifecycleError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// What a backup or restore wrote: archive member names and their sizes.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub files: Vec<(String, u64)>,
+}
+
+/// Writes a backup of the data dir `data` to the file `out` (atomically: a temporary file
+/// beside it, fsynced, then renamed). Safe while a server runs on `data` and ingests.
+pub fn backup(data: &Path, out: &Path) -> Result<Summary, LifecycleError> {
+    if !data.join(DB_FILE).is_file() {
+        return Err(LifecycleError::Refused(format!(
+            "{} holds no {DB_FILE}: not a reportroot data dir",
+            data.display()
+        )));
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let scratch = tempfile::tempdir_in(&parent).map_err(io(&parent))?;
+    let db_copy = scratch.path().join(DB_FILE);
+    SqliteStore::open(data)?.backup_to(&db_copy)?;
+
+    let mut members: Vec<(String, PathBuf)> = vec![(DB_FILE.to_string(), db_copy)];
+    for name in EXTRA_FILES {
+        let p = data.join(name);
+        if p.is_file() {
+            members.push((name.to_string(), p));
+        }
+    }
+    let tls = data.join("tls");
+    if let Ok(entries) = std::fs::read_dir(&tls) {
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for n in names {
+            members.push((format!("tls/{n}"), tls.join(&n)));
+        }
+    }
+
+    let tmp = scratch.path().join("backup.tar");
+    let mut summary = Summary::default();
+    {
+        let f = File::create(&tmp).map_err(io(&tmp))?;
+        let mut w = std::io::BufWriter::new(f);
+        for (name, path) in &members {
+            let mut src = File::open(path).map_err(io(path))?;
+            let len = src.metadata().map_err(io(path))?.len();
+            write_member(&mut w, name, len, &mut src).map_err(io(&tmp))?;
+            summary.files.push((name.clone(), len));
+        }
+        w.write_all(&[0u8; 1024]).map_err(io(&tmp))?;
+        let f = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
+        f.sync_all().map_err(io(&tmp))?;
+    }
+    std::fs::rename(&tmp, out).map_err(io(out))?;
+    Ok(summary)
+}
+
+/// Restores the backup `from` into the data dir `data`, which must not exist or be empty.
+pub fn restore(from: &Path, data: &Path) -> Result<Summary, LifecycleError> {
+    if let Ok(mut entries) = std::fs::read_dir(data)
+        && entries.next().is_some()
+    {
+        return Err(LifecycleError::Refused(format!(
+            "{} is not empty: restore only into a new or empty data dir",
+            data.display()
+        )));
+    }
+    let existed = data.exists();
+    let restored = extract(from, data);
+    if restored.is_err() {
+        // The dir was new or empty: leave it as it was, not half restored.
+        let _ = std::fs::remove_dir_all(data);
+        if existed {
+            let _ = std::fs::create_dir(data);
+        }
+    }
+    restored
+}
+
+fn extract(from: &Path, data: &Path) -> Result<Summary, LifecycleError> {
+    let bad = |why: &str| LifecycleError::BadArchive(from.display().to_string(), why.into());
+    let mut r = std::io::BufReader::new(File::open(from).map_err(io(from))?);
+    std::fs::create_dir_all(data).map_err(io(data))?;
+    let mut summary = Summary::default();
+    loop {
+        let mut header = [0u8; 512];
+        r.read_exact(&mut header)
+            .map_err(|_| bad("it ends without the closing blocks"))?;
+        if header.iter().all(|b| *b == 0) {
+            break;
+        }
+        let (name, size) = parse_header(&header).map_err(|e| bad(&e))?;
+        let dest = data.join(&name);
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let mut f = File::create(&dest).map_err(io(&dest))?;
+        #[cfg(unix)]
+        if name.starts_with("keys/") || name.ends_with("key.pem") || name == "apps.json" {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io(&dest))?;
+        }
+        let copied = std::io::copy(&mut (&mut r).take(size), &mut f).map_err(io(&dest))?;
+        if copied != size {
+            return Err(bad("a member is cut short"));
+        }
+        f.sync_all().map_err(io(&dest))?;
+        let pad = (512 - size % 512) % 512;
+        let mut skip = vec![0u8; pad as usize];
+        r.read_exact(&mut skip)
+            .map_err(|_| bad("a member is cut short"))?;
+        summary.files.push((name, size));
+    }
+    if !summary.files.iter().any(|(n, _)| n == DB_FILE) {
+        return Err(bad(&format!("it holds no {DB_FILE}")));
+    }
+    // Opens the store once: checks it and puts it back in WAL mode.
+    let store = SqliteStore::open(data)?;
+    store.tenants()?;
+    Ok(summary)
+}
+
+/// Only the names a backup writes: relative, no `..`, and of the known set.
+fn allowed(name: &str) -> bool {
+    let p = Path::new(name);
+    let plain = p.components().all(|c| matches!(c, Component::Normal(_)));
+    let known = name == DB_FILE
+        || EXTRA_FILES.contains(&name)
+        || name
+            .strip_prefix("tls/")
+            .is_some_and(|n| !n.is_empty() && !n.contains('/'));
+    plain && known
+}
+
+fn octal(field: &mut [u8], v: u64) {
+    let s = format!("{:0width$o}", v, width = field.len() - 1);
+    field[..s.len()].copy_from_slice(s.as_bytes());
+    field[field.len() - 1] = 0;
+}
+
+fn write_member(
+    w: &mut impl Write,
+    name: &str,
+    len: u64,
+    src: &mut impl Read,
+) -> std::io::Result<()> {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    octal(&mut h[100..108], 0o600);
+    octal(&mut h[108..116], 0);
+    octal(&mut h[116..124], 0);
+    octal(&mut h[124..136], len);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    octal(&mut h[136..148], now);
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u64 = h.iter().map(|b| u64::from(*b)).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+    w.write_all(&h)?;
+    let copied = std::io::copy(&mut src.take(len), w)?;
+    if copied != len {
+        return Err(std::io::Error::other("a file shrank while it was archived"));
+    }
+    let pad = (512 - len % 512) % 512;
+    w.write_all(&vec![0u8; pad as usize])
+}
+
+fn parse_header(h: &[u8; 512]) -> Result<(String, u64), String> {
+    if &h[257..262] != b"ustar" {
+        return Err("a header is not ustar".into());
+    }
+    let field = |r: std::ops::Range<usize>| -> Result<u64, String> {
+        let s: String = h[r]
+            .iter()
+            .take_while(|b| **b != 0 && **b != b' ')
+            .map(|b| *b as char)
+            .collect();
+        u64::from_str_radix(s.trim(), 8).map_err(|_| "a header field is not octal".to_string())
+    };
+    let mut copy = *h;
+    copy[148..156].copy_from_slice(b"        ");
+    let sum: u64 = copy.iter().map(|b| u64::from(*b)).sum();
+    if field(148..156)? != sum {
+        return Err("a header checksum does not match".into());
+    }
+    if h[156] != b'0' && h[156] != 0 {
+        return Err("a member is not a regular file".into());
+    }
+    let end = h[..100].iter().position(|b| *b == 0).unwrap_or(100);
+    let name = std::str::from_utf8(&h[..end])
+        .map_err(|_| "a member name is not UTF-8".to_string())?
+        .to_string();
+    if !allowed(&name) {
+        return Err(format!("unexpected member '{name}'"));
+    }
+    let size = field(124..136)?;
+    if size > 1 << 40 {
+        return Err("a member is too large".into());
+    }
+    Ok((name, size))
+}
