@@ -1,4 +1,5 @@
-//! Backup and restore of a data dir: one tar file (POSIX ustar, readable with `tar -tvf`)
+//! Backup and restore of a data dir: one tar file (ustar, written and read with the `tar`
+//! crate; `tar -tvf` lists it)
 //! holding a consistent copy of the store, taken with the store's online backup while the
 //! server runs, and the files the answers depend on:
 //!
@@ -14,7 +15,7 @@
 //! The file holds the signing key and link secret: keep it as secret as the data dir.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use crate::store::{SqliteStore, Store, StoreError};
@@ -99,14 +100,23 @@ pub fn backup(data: &Path, out: &Path) -> Result<Summary, LifecycleError> {
     let mut summary = Summary::default();
     {
         let f = File::create(&tmp).map_err(io(&tmp))?;
-        let mut w = std::io::BufWriter::new(f);
+        let mut tar = tar::Builder::new(std::io::BufWriter::new(f));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         for (name, path) in &members {
-            let mut src = File::open(path).map_err(io(path))?;
+            let src = File::open(path).map_err(io(path))?;
             let len = src.metadata().map_err(io(path))?.len();
-            write_member(&mut w, name, len, &mut src).map_err(io(&tmp))?;
+            let mut h = tar::Header::new_ustar();
+            h.set_size(len);
+            h.set_mode(0o600);
+            h.set_mtime(now);
+            h.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut h, name, src.take(len))
+                .map_err(io(&tmp))?;
             summary.files.push((name.clone(), len));
         }
-        w.write_all(&[0u8; 1024]).map_err(io(&tmp))?;
+        let w = tar.into_inner().map_err(io(&tmp))?;
         let f = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
         f.sync_all().map_err(io(&tmp))?;
     }
@@ -138,17 +148,27 @@ pub fn restore(from: &Path, data: &Path) -> Result<Summary, LifecycleError> {
 
 fn extract(from: &Path, data: &Path) -> Result<Summary, LifecycleError> {
     let bad = |why: &str| LifecycleError::BadArchive(from.display().to_string(), why.into());
-    let mut r = std::io::BufReader::new(File::open(from).map_err(io(from))?);
+    let file = File::open(from).map_err(io(from))?;
     std::fs::create_dir_all(data).map_err(io(data))?;
+    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
     let mut summary = Summary::default();
-    loop {
-        let mut header = [0u8; 512];
-        r.read_exact(&mut header)
-            .map_err(|_| bad("it ends without the closing blocks"))?;
-        if header.iter().all(|b| *b == 0) {
-            break;
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(&format!("it is not a tar file ({e})")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(&format!("a member is unreadable ({e})")))?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Err(bad("a member is not a regular file"));
         }
-        let (name, size) = parse_header(&header).map_err(|e| bad(&e))?;
+        let name = entry
+            .path()
+            .ok()
+            .and_then(|p| p.to_str().map(str::to_string))
+            .ok_or_else(|| bad("a member name is not UTF-8"))?;
+        if !allowed(&name) {
+            return Err(bad(&format!("unexpected member '{name}'")));
+        }
+        let size = entry.size();
         let dest = data.join(&name);
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -160,15 +180,12 @@ fn extract(from: &Path, data: &Path) -> Result<Summary, LifecycleError> {
             f.set_permissions(std::fs::Permissions::from_mode(0o600))
                 .map_err(io(&dest))?;
         }
-        let copied = std::io::copy(&mut (&mut r).take(size), &mut f).map_err(io(&dest))?;
+        let copied = std::io::copy(&mut entry, &mut f)
+            .map_err(|e| bad(&format!("a member is cut short ({e})")))?;
         if copied != size {
             return Err(bad("a member is cut short"));
         }
         f.sync_all().map_err(io(&dest))?;
-        let pad = (512 - size % 512) % 512;
-        let mut skip = vec![0u8; pad as usize];
-        r.read_exact(&mut skip)
-            .map_err(|_| bad("a member is cut short"))?;
         summary.files.push((name, size));
     }
     if !summary.files.iter().any(|(n, _)| n == DB_FILE) {
@@ -190,77 +207,4 @@ fn allowed(name: &str) -> bool {
             .strip_prefix("tls/")
             .is_some_and(|n| !n.is_empty() && !n.contains('/'));
     plain && known
-}
-
-fn octal(field: &mut [u8], v: u64) {
-    let s = format!("{:0width$o}", v, width = field.len() - 1);
-    field[..s.len()].copy_from_slice(s.as_bytes());
-    field[field.len() - 1] = 0;
-}
-
-fn write_member(
-    w: &mut impl Write,
-    name: &str,
-    len: u64,
-    src: &mut impl Read,
-) -> std::io::Result<()> {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    octal(&mut h[100..108], 0o600);
-    octal(&mut h[108..116], 0);
-    octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], len);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    octal(&mut h[136..148], now);
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u64 = h.iter().map(|b| u64::from(*b)).sum();
-    let s = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(s.as_bytes());
-    w.write_all(&h)?;
-    let copied = std::io::copy(&mut src.take(len), w)?;
-    if copied != len {
-        return Err(std::io::Error::other("a file shrank while it was archived"));
-    }
-    let pad = (512 - len % 512) % 512;
-    w.write_all(&vec![0u8; pad as usize])
-}
-
-fn parse_header(h: &[u8; 512]) -> Result<(String, u64), String> {
-    if &h[257..262] != b"ustar" {
-        return Err("a header is not ustar".into());
-    }
-    let field = |r: std::ops::Range<usize>| -> Result<u64, String> {
-        let s: String = h[r]
-            .iter()
-            .take_while(|b| **b != 0 && **b != b' ')
-            .map(|b| *b as char)
-            .collect();
-        u64::from_str_radix(s.trim(), 8).map_err(|_| "a header field is not octal".to_string())
-    };
-    let mut copy = *h;
-    copy[148..156].copy_from_slice(b"        ");
-    let sum: u64 = copy.iter().map(|b| u64::from(*b)).sum();
-    if field(148..156)? != sum {
-        return Err("a header checksum does not match".into());
-    }
-    if h[156] != b'0' && h[156] != 0 {
-        return Err("a member is not a regular file".into());
-    }
-    let end = h[..100].iter().position(|b| *b == 0).unwrap_or(100);
-    let name = std::str::from_utf8(&h[..end])
-        .map_err(|_| "a member name is not UTF-8".to_string())?
-        .to_string();
-    if !allowed(&name) {
-        return Err(format!("unexpected member '{name}'"));
-    }
-    let size = field(124..136)?;
-    if size > 1 << 40 {
-        return Err("a member is too large".into());
-    }
-    Ok((name, size))
 }
