@@ -9,6 +9,7 @@ mod registry;
 pub mod snapshot;
 mod state;
 mod stream;
+mod totals;
 
 pub use compact::{Deleted, Held};
 pub use registry::{EngineError, Feeder, IngestOutcome, Registry};
@@ -16,3 +17,4 @@ pub use state::{
     ActivationState, Licensed, MailboxFacts, Planner, SiteFacts, TenantState, UserState,
 };
 pub use stream::{BULK_BLOCK_BYTES, StreamOptions};
+pub use totals::DayTotals;

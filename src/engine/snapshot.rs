@@ -475,6 +475,7 @@ fn decode(tid: &TenantId, inp: impl Read, len: u64) -> Option<TenantState> {
         return None;
     }
     s.rebuild_windows();
+    s.rebuild_totals();
     Some(s)
 }
 

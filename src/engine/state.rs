@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use roaring::RoaringBitmap;
 
 use super::compact::{Deleted, Held, Names, UserIndex, device_key};
+use super::totals::{CounterTotals, DayTotals};
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{
     Day, EMAIL_APPS, MAX_COUNTERS, Mailbox, MailboxState, Period, Platform, Record, Service, Site,
@@ -143,6 +144,8 @@ pub struct TenantState {
     pub(super) activity: [BTreeMap<Day, RoaringBitmap>; 6],
     /// Per workload ([`Workload::index`]) and day, the users' activity counters.
     pub(super) counters: [BTreeMap<Day, CounterBlock>; 3],
+    /// Per workload and day, the counters' totals over the users existing on R.
+    pub(super) totals: CounterTotals,
     /// Per day, the users of each email client and Outlook version ([`CLIENT_SIGNALS`]).
     pub(super) clients: BTreeMap<Day, Vec<RoaringBitmap>>,
     /// Per user ordinal with mailbox facts: the mailbox and its daily states.
@@ -169,6 +172,7 @@ impl TenantState {
             product_index: HashMap::new(),
             activity: Default::default(),
             counters: Default::default(),
+            totals: CounterTotals::default(),
             clients: BTreeMap::new(),
             mailboxes: BTreeMap::new(),
             sites: Vec::new(),
@@ -304,6 +308,18 @@ impl TenantState {
         &self.counters[workload.index()]
     }
 
+    /// The counters' totals of `workload` on `day` over the users existing on R (none: no
+    /// counters that day).
+    pub fn counter_totals(&self, workload: Workload, day: Day) -> Option<&DayTotals> {
+        self.totals.get(workload.index(), day)
+    }
+
+    /// Recomputes the counters' totals whole (after a snapshot load).
+    pub(super) fn rebuild_totals(&mut self) {
+        self.totals
+            .rebuild(&self.users, self.refresh_date(), &self.counters);
+    }
+
     /// The per-day bitmaps of users active in `service`.
     pub fn activity(&self, service: Service) -> &BTreeMap<Day, RoaringBitmap> {
         &self.activity[service.index()]
@@ -397,6 +413,7 @@ impl TenantState {
             self.activity[a.service.index()].insert(a.day, a.users);
         }
         for x in c.counters {
+            self.totals.set_block(x.workload.index(), x.day, &x.block);
             self.counters[x.workload.index()].insert(x.day, x.block);
         }
         for x in c.clients {
@@ -433,6 +450,8 @@ impl TenantState {
         if directory_changed {
             self.directory_version += 1;
         }
+        self.totals
+            .reconcile(&self.users, self.refresh_date(), &self.counters);
         if self.windows.r != self.refresh_date() {
             self.rebuild_windows();
         } else if let Some(r) = self.windows.r {

@@ -35,24 +35,15 @@ fn daily(
     let (Some(r), Args::Period(p)) = (state.refresh_date(), q.args) else {
         return Ok(());
     };
-    let users = state.users();
-    let blocks = state.counters(w);
     for i in q.from..p.days() as u32 {
         let day = r.minus(i as i32);
-        let mut totals = [0u64; MAX_COUNTERS];
-        if let Some(b) = blocks.get(&day) {
-            for (o, v) in b.ords.iter().zip(&b.values) {
-                if !users.get(*o as usize).is_some_and(|u| u.exists_on(r)) {
-                    continue;
-                }
-                for (t, x) in totals.iter_mut().zip(v) {
-                    *t += match what {
-                        Daily::Sum => u64::from(*x),
-                        Daily::Users => u64::from(*x > 0),
-                    };
-                }
-            }
-        }
+        // Kept per day as batches are applied, over the users existing on R.
+        let totals = state
+            .counter_totals(w, day)
+            .map_or([0; MAX_COUNTERS], |t| match what {
+                Daily::Sum => t.sums,
+                Daily::Users => t.users,
+            });
         let mut cells = Vec::with_capacity(cols.len() + 3);
         cells.push(Cell::Date(Some(r)));
         cells.extend(cols.iter().map(|c| Cell::Int(totals[*c])));
