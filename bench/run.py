@@ -851,7 +851,9 @@ def w_mailboxes(r):
 
 def sql_quota_status_counts(r, n):
     first = day_minus(r, n - 1)
-    return f"""WITH m AS ({w_mailboxes(r)}),
+    # MATERIALIZED: DuckDB 2.0 fails to bind (internal error) a rowid window joined on an
+    # inequality with the day grid unless the CTE is materialised.
+    return f"""WITH m AS MATERIALIZED ({w_mailboxes(r)}),
     g AS (SELECT m.uid, m.warn, m.send_q, m.sendrecv_q, days.d FROM m, ({w_days(first, n)}) days
           WHERE m.created <= days.d AND (m.del IS NULL OR m.del > days.d)),
     st AS (SELECT uid, date, storage FROM mailbox_days WHERE date <= '{r}'
@@ -871,7 +873,7 @@ def w_sites(kind):
 
 def sql_site_storage(kind, r, n):
     first = day_minus(r, n - 1)
-    return f"""WITH s AS ({w_sites(kind)}),
+    return f"""WITH s AS MATERIALIZED ({w_sites(kind)}),
     g AS (SELECT s.id, days.d FROM s, ({w_days(first, n)}) days WHERE s.created <= days.d AND (s.deleted IS NULL OR s.deleted > days.d)),
     st AS (SELECT site, date, storage FROM site_days WHERE date <= '{r}'
            QUALIFY row_number() OVER (PARTITION BY site, date ORDER BY rowid DESC) = 1)
