@@ -771,6 +771,13 @@ EMAIL_APPS = ["mailForMac", "outlookForMac", "outlookForWindows", "outlookForMob
               "outlookForWeb", "pop3App", "imap4App", "smtpApp"]
 
 
+def duck_usage_settings(con):
+    """DuckDB 2.0 turns an ASOF join with a small estimated side (under 64 rows) into a nested
+    loop join; its estimate for the day grid is ~50 rows, and the mailbox query then ran for
+    minutes at 10k users instead of seconds. Threshold 0 keeps the ASOF join."""
+    con.execute("SET asof_loop_join_threshold = 0")
+
+
 def duck_load_usage(con, path):
     """The richer tenant into DuckDB: the core tables of `duck_load` plus one table per usage
     record type, columns as in the NDJSON (no deduplication: the queries apply the keys)."""
@@ -998,6 +1005,7 @@ def peer_workload_detail_main(db, r, out_dir):
     peak RSS): each detail query as `COPY (…) TO` CSV twice (first, repeat); timings as JSON."""
     times = {}
     con = duckdb.connect(db, read_only=True)
+    duck_usage_settings(con)
     for fam, label, fn, sql in w_detail_reports(W_PERIOD):
         out = os.path.join(out_dir, f"duckdb_{fn.split('(')[0]}.csv")
         for attempt in ("first", "repeat"):
@@ -1040,6 +1048,7 @@ def bench_workloads(n, work, smoke, usage_days=None, http=True):
     # DuckDB load of the same file, then its queries (the server is not running meanwhile).
     db = os.path.join(work, f"wduck{n}.db")
     con = duckdb.connect(db)
+    duck_usage_settings(con)
     t0 = time.perf_counter()
     r = duck_load_usage(con, nd)
     con.execute("CHECKPOINT")
@@ -1219,6 +1228,15 @@ def main():
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--peer-workload-detail":
         peer_workload_detail_main(*sys.argv[2:5])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--render-workloads":
+        # run.py --render-workloads OUT.md A.json [B.json ...]: one table from several runs'
+        # raw results (e.g. 10k/100k and 1M run separately), written between the markers.
+        out, files = sys.argv[2], sys.argv[3:]
+        results = sorted((r for f in files for r in json.load(open(f))), key=lambda r: r["users"])
+        write_block(out, W_BEGIN, W_END, w_table(results))
+        with open(os.path.splitext(out)[0] + "-workloads.json", "w") as f:
+            f.write(json.dumps(results, indent=1))
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="10k users only, short load runs (CI)")
