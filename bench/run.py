@@ -1190,7 +1190,7 @@ def w_table(results):
                 add(f"| {fam} | {label}, call + download vs `COPY (…) TO` CSV, {attempt} | {who} | {fmt_ms(ours)} | "
                     + (f"{fmt_ms(dk)} | {dk / ours:,.1f}× |" if dk else "not run | |"))
             add(f"| {fam} | {label}, server peak RSS rise during call + download (after ingest / after restart) | {who} | "
-                f"+{mib(f('first rise'))} / +{mib(f('cold rise'))} ({max(f('first rise'), f('cold rise')) / n:,.0f} bytes/user) | | |")
+                f"+{mib(max(0, f('first rise')))} / +{mib(max(0, f('cold rise')))} ({max(0, f('first rise'), f('cold rise')) / n:,.0f} bytes/user) | | |")
         add(f"| all | DuckDB detail queries, peak RSS of the process | {who} | | {mib(r['duck_detail_peak_rss'])} | |")
         add(f"| all | server RSS after restart and every report above, bytes/user | {who} | {r['rss_bytes'] / n:,.0f} (peak {r['hwm_bytes'] / n:,.0f}) | | |")
         add(f"| all | peak RSS, bytes/user: `ingest` CLI / server during HTTP ingest | {who} | {r['cli_ingest_peak_rss'] / n:,.0f} / "
