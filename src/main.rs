@@ -319,6 +319,10 @@ struct GenerateArgs {
     /// Also write `activityCounts` records (email, OneDrive, SharePoint daily counters).
     #[arg(long)]
     usage: bool,
+    /// With --usage: write the usage facts (counters, email clients, mailbox and site
+    /// states) for the last N days only (activity and everything else unchanged).
+    #[arg(long, requires = "usage")]
+    usage_days: Option<u32>,
     /// Output file (default: stdout).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -530,6 +534,7 @@ fn token(a: TokenArgs) -> anyhow::Result<()> {
 
 fn generate_to(
     opts: &generate::Options,
+    usage_days: Option<u32>,
     out: &mut dyn Write,
     label: &str,
 ) -> anyhow::Result<generate::Summary> {
@@ -545,7 +550,8 @@ fn generate_to(
         ProgressBar::hidden()
     };
     let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
-    let summary = generate::write_tenant(opts, &mut w, |n| bar.set_position(n))?;
+    let summary =
+        generate::write_tenant_usage_days(opts, usage_days, &mut w, |n| bar.set_position(n))?;
     w.flush()?;
     bar.finish_and_clear();
     Ok(summary)
@@ -565,9 +571,14 @@ fn generate_cmd(a: GenerateArgs) -> anyhow::Result<()> {
         Some(p) => {
             let mut f =
                 std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
-            generate_to(&opts, &mut f, "generating")?
+            generate_to(&opts, a.usage_days, &mut f, "generating")?
         }
-        None => generate_to(&opts, &mut std::io::stdout().lock(), "generating")?,
+        None => generate_to(
+            &opts,
+            a.usage_days,
+            &mut std::io::stdout().lock(),
+            "generating",
+        )?,
     };
     eprintln!(
         "generated {} users: {} records, {} activity signals",
@@ -601,7 +612,7 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
     {
         let mut f =
             std::fs::File::create(&file).with_context(|| format!("creating {}", file.display()))?;
-        generate_to(&opts, &mut f, "generating demo tenant")?;
+        generate_to(&opts, None, &mut f, "generating demo tenant")?;
     }
     {
         let registry = Registry::new(

@@ -132,11 +132,28 @@ fn guid(rng: &mut StdRng) -> String {
 pub fn write_tenant(
     opts: &Options,
     out: &mut impl Write,
+    progress: impl FnMut(u64),
+) -> std::io::Result<Summary> {
+    write_tenant_usage_days(opts, None, out, progress)
+}
+
+/// [`write_tenant`] with the usage facts (`activityCounts`, `emailClients`, `mailboxDay`,
+/// `siteDay`) limited to the last `usage_days` days (`None` or ≥ `days`: all of them, the same
+/// bytes as [`write_tenant`]). Users, licenses, activations and `activity` are unchanged, as
+/// are the `mailbox` and `site` records; a mailbox or site has no state before the span (a
+/// 1M-user tenant with 180 days of counters is tens of GB; the benchmark uses a shorter span).
+pub fn write_tenant_usage_days(
+    opts: &Options,
+    usage_days: Option<u32>,
+    out: &mut impl Write,
     mut progress: impl FnMut(u64),
 ) -> std::io::Result<Summary> {
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let days = opts.days.max(1) as i32;
     let first = opts.end.minus(days - 1);
+    // Day index (0 = first) from which usage facts are written.
+    let usage_from = usage_days.map_or(0, |n| (days - n.max(1) as i32).max(0));
+    let usage_cutoff = first.plus(usage_from).to_string();
     let date_str: Vec<String> = (0..days).map(|i| first.plus(i).to_string()).collect();
     let weekday: Vec<bool> = (0..days).map(|i| first.plus(i).weekday() < 5).collect();
     let before = |rng: &mut StdRng| first.minus(rng.gen_range(1..400)).to_string();
@@ -194,7 +211,7 @@ pub fn write_tenant(
             s.records += 1;
         }
         if opts.usage && licensed_from[Service::Exchange.index()].is_some() {
-            s.records += write_mailbox(out, &id, first, days, opts.seed, i)?;
+            s.records += write_mailbox(out, &id, first, days, usage_from, opts.seed, i)?;
         }
         if opts.usage && licensed_from[Service::OneDrive.index()].is_some() {
             let url = format!(
@@ -212,6 +229,7 @@ pub fn write_tenant(
                 },
                 first,
                 days,
+                usage_from,
                 opts.seed,
             )?;
         }
@@ -279,7 +297,13 @@ pub fn write_tenant(
             }
             s.activity_signals += dates_buf.len() as u64;
             if opts.usage {
-                s.records += write_counters(out, &id, svc, &dates_buf, opts.seed, i)?;
+                // ISO dates compare as strings; the dates are in ascending order.
+                let k = if usage_from > 0 {
+                    dates_buf.partition_point(|d| *d < usage_cutoff.as_str())
+                } else {
+                    0
+                };
+                s.records += write_counters(out, &id, svc, &dates_buf[k..], opts.seed, i)?;
             }
             if opts.single_date {
                 for d in &dates_buf {
@@ -327,6 +351,7 @@ pub fn write_tenant(
             },
             first,
             days,
+            usage_from,
             opts.seed,
         )?;
     }
@@ -352,6 +377,7 @@ fn write_site(
     spec: SiteSpec<'_>,
     first: Day,
     days: i32,
+    usage_from: i32,
     seed: u64,
 ) -> std::io::Result<u64> {
     let mut rng = StdRng::seed_from_u64(seed ^ spec.salt.rotate_left(17) ^ 0x517E);
@@ -374,7 +400,7 @@ fn write_site(
     let bytes_per_file: u64 = rng.gen_range(50_000..2_000_000);
     let allocated: u64 = if sharepoint { 25 << 40 } else { 1 << 40 };
     let mut n = 1;
-    for d in 0..days {
+    for d in usage_from..days {
         if d < days - 7 && (days - 1 - d) % 7 != 0 {
             continue;
         }
@@ -411,6 +437,7 @@ fn write_mailbox(
     id: &str,
     first: Day,
     days: i32,
+    usage_from: i32,
     seed: u64,
     user: u32,
 ) -> std::io::Result<u64> {
@@ -443,7 +470,7 @@ fn write_mailbox(
     };
     let daily = end / 400;
     let mut n = 1;
-    for d in 0..days {
+    for d in usage_from..days {
         if d < days - 7 && (days - 1 - d) % 7 != 0 {
             continue;
         }
@@ -564,5 +591,44 @@ mod tests {
         assert_eq!(a, b);
         let batch = parse_batch(&a, &Limits::default()).unwrap();
         assert!(batch.len() > 300 * 3);
+    }
+
+    #[test]
+    fn usage_days_limits_only_the_usage_facts() {
+        let opts = Options {
+            users: 200,
+            days: 60,
+            seed: 3,
+            end: Day::parse("2026-10-31").unwrap(),
+            single_date: false,
+            usage: true,
+        };
+        let mut all = Vec::new();
+        let mut same = Vec::new();
+        let mut short = Vec::new();
+        write_tenant(&opts, &mut all, |_| {}).unwrap();
+        write_tenant_usage_days(&opts, Some(60), &mut same, |_| {}).unwrap();
+        write_tenant_usage_days(&opts, Some(7), &mut short, |_| {}).unwrap();
+        assert_eq!(all, same);
+        let cutoff = "2026-10-25";
+        let usage = ["activityCounts", "emailClients", "mailboxDay", "siteDay"];
+        let (mut kept, mut other) = (0, [0usize; 2]);
+        for (k, text) in [&all, &short].iter().enumerate() {
+            for line in std::str::from_utf8(text).unwrap().lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let t = v["type"].as_str().unwrap();
+                if usage.contains(&t) {
+                    if k == 1 {
+                        assert!(v["date"].as_str().unwrap() >= cutoff, "{line}");
+                        kept += 1;
+                    }
+                } else {
+                    other[k] += 1;
+                }
+            }
+        }
+        assert!(kept > 0);
+        assert_eq!(other[0], other[1]);
+        parse_batch(&short, &Limits::default()).unwrap();
     }
 }
