@@ -49,6 +49,21 @@ impl ClientWindows {
             .collect()
     }
 
+    /// Recomputes everything from the per-day bitmaps (after a snapshot load).
+    pub fn rebuild(
+        &mut self,
+        clients: &BTreeMap<Day, Vec<RoaringBitmap>>,
+        r: Option<Day>,
+        excluded: &RoaringBitmap,
+    ) {
+        *self = ClientWindows::default();
+        let all = ClientChange {
+            days: Vec::new(),
+            shrunk: true,
+        };
+        self.update(clients, r, excluded, true, &all);
+    }
+
     /// Brings the summaries up to date after a batch: `excluded` are the users not existing
     /// on R, `excluded_changed` whether that set changed in the batch.
     pub fn update(
@@ -168,16 +183,10 @@ mod tests {
             }
             apply(&mut state, &lines);
             let mut whole = ClientWindows::default();
-            let all = ClientChange {
-                days: Vec::new(),
-                shrunk: true,
-            };
-            whole.update(
+            whole.rebuild(
                 state.email_clients(),
                 state.refresh_date(),
                 state.not_existing_on_r(),
-                true,
-                &all,
             );
             assert_eq!(state.client_windows(), &whole, "round {round}");
         }

@@ -22,6 +22,5 @@ pub use state::{
 pub use stream::{BULK_BLOCK_BYTES, StreamOptions};
 pub use totals::DayTotals;
 pub use usage_days::{
-    MailboxDay, SiteDay, UsageDays, mailbox_deleted, mailbox_exists_on, quota_status, site_active,
-    site_exists_on,
+    MailboxDay, SiteDay, UsageDays, mailbox_exists_on, mailbox_gone, site_active, site_exists_on,
 };

@@ -339,17 +339,8 @@ impl TenantState {
         let mut usage = std::mem::take(&mut self.usage_days);
         usage.rebuild(self);
         self.usage_days = usage;
-        let all = ClientChange {
-            days: Vec::new(),
-            shrunk: true,
-        };
-        self.client_windows.update(
-            &self.clients,
-            self.refresh_date(),
-            self.totals.excluded(),
-            true,
-            &all,
-        );
+        self.client_windows
+            .rebuild(&self.clients, self.refresh_date(), self.totals.excluded());
     }
 
     /// The email app usage summaries (per-period client unions, per-day counts).

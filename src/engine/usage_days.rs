@@ -33,6 +33,15 @@ pub fn mailbox_deleted(m: &Mailbox, user_deleted: Option<Day>) -> Option<Day> {
     }
 }
 
+/// When the mailbox of user `ord` stops existing: its own or its user's deletion date.
+pub fn mailbox_gone(state: &TenantState, ord: u32, m: &Mailbox) -> Option<Day> {
+    let user = state
+        .users()
+        .get(ord as usize)
+        .and_then(|u| u.deleted.date());
+    mailbox_deleted(m, user)
+}
+
 /// A mailbox exists on `d` if created on or before it and not deleted (`deleted`: the
 /// mailbox's or its user's, see [`mailbox_deleted`]) on or before it.
 pub fn mailbox_exists_on(m: &Mailbox, deleted: Option<Day>, d: Day) -> bool {
@@ -120,11 +129,7 @@ fn mailbox_days(
     mut each: impl FnMut(Day, &MailboxDay),
 ) {
     let Some(m) = &f.mailbox else { return };
-    let user_deleted = state
-        .users()
-        .get(ord as usize)
-        .and_then(|u| u.deleted.date());
-    let del = mailbox_deleted(m, user_deleted);
+    let del = mailbox_gone(state, ord, m);
     let mut next = f.days.partition_point(|x| x.0 < from);
     let mut current = next.checked_sub(1).map(|i| &f.days[i].1);
     let mut d = from;
@@ -336,11 +341,7 @@ impl UsageDays {
                 let Some(m) = state.mailboxes().get(&ord).and_then(|f| f.mailbox.as_ref()) else {
                     continue;
                 };
-                let user_deleted = state
-                    .users()
-                    .get(ord as usize)
-                    .and_then(|u| u.deleted.date());
-                if mailbox_exists_on(m, mailbox_deleted(m, user_deleted), *d) {
+                if mailbox_exists_on(m, mailbox_gone(state, ord, m), *d) {
                     *active += 1;
                 }
             }

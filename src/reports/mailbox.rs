@@ -11,17 +11,8 @@ use roaring::RoaringBitmap;
 use super::active_users::{FIRST_CHUNK, last_activity, next_chunk};
 use super::table::{Args, Cell, Query, Sink};
 use super::{ReportError, name_cells};
-use crate::engine::{MailboxFacts, TenantState, mailbox_deleted, mailbox_exists_on};
+use crate::engine::{MailboxFacts, TenantState, mailbox_exists_on, mailbox_gone};
 use crate::model::{Day, Mailbox, Service};
-
-/// The earlier of the mailbox's and its user's deletion dates.
-fn deleted(state: &TenantState, ord: u32, m: &Mailbox) -> Option<Day> {
-    let user = state
-        .users()
-        .get(ord as usize)
-        .and_then(|u| u.deleted.date());
-    mailbox_deleted(m, user)
-}
 
 fn daily(
     state: &TenantState,
@@ -79,7 +70,7 @@ pub(super) fn detail(s: &TenantState, q: &Query, sink: &mut dyn Sink) -> Result<
             .range(lo..hi)
             .filter_map(|(ord, f)| {
                 let m = f.mailbox.as_ref()?;
-                let del = deleted(s, *ord, m);
+                let del = mailbox_gone(s, *ord, m);
                 let listed = m.created <= r
                     && (mailbox_exists_on(m, del, r) || del.is_some_and(|x| x >= first && x <= r));
                 listed.then_some((*ord, f, m, del))
