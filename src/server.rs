@@ -17,6 +17,7 @@ use crate::tls::{TlsError, TlsListener, TlsSource};
 
 /// How often changed tenants are snapshotted while serving.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -40,6 +41,8 @@ pub struct Config {
     /// Fault injection for client testing (off by default).
     pub chaos: Option<crate::api::Chaos>,
     pub connection: ConnectionLimits,
+    /// `--retention-days`: history kept before the Report Refresh Date (`None`: all).
+    pub retention_days: Option<u32>,
 }
 
 /// Limits on connections and requests, applied by the HTTP server itself.
@@ -81,6 +84,7 @@ impl Config {
             throttle: crate::throttle::Limits::default(),
             chaos: None,
             connection: ConnectionLimits::default(),
+            retention_days: None,
         }
     }
 }
@@ -101,6 +105,8 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Lifecycle(#[from] crate::lifecycle::LifecycleError),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -116,6 +122,8 @@ pub struct Server {
     local_addr: SocketAddr,
     limits: ConnectionLimits,
     registry: Arc<Registry>,
+    /// Held while the server runs: one process owns a data dir.
+    _lock: crate::lifecycle::DataDirLock,
 }
 
 impl Server {
@@ -134,14 +142,17 @@ impl Server {
             throttle,
             chaos,
             connection,
+            retention_days,
         } = config;
+        let lock = crate::lifecycle::DataDirLock::acquire(&data_dir, "serve")?;
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_string());
         let dir = data_dir.clone();
         let remembered = public_url.clone();
         let (registry, authority) =
             tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
                 let store = SqliteStore::open(&dir)?;
-                let registry = Registry::new(Arc::new(store), Some(dir.join("snapshots")));
+                let registry = Registry::new(Arc::new(store), Some(dir.join("snapshots")))
+                    .with_retention(retention_days);
                 let tenants = registry.warm_up()?;
                 tracing::info!(tenants, data_dir = %dir.display(), "store opened");
                 if let Some(u) = &remembered {
@@ -195,6 +206,7 @@ impl Server {
             local_addr,
             limits: connection,
             registry,
+            _lock: lock,
         })
     }
 
@@ -230,11 +242,27 @@ impl Server {
                 }
             }
         });
+        // Retention at start-up and then daily (data also ages only when R moves, which only
+        // a batch does, and each batch applies retention itself).
+        let registry = self.registry.clone();
+        let retention = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETENTION_EVERY);
+            loop {
+                tick.tick().await;
+                let r = registry.clone();
+                match tokio::task::spawn_blocking(move || r.retain_all()).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e, "applying retention failed"),
+                    Err(e) => tracing::warn!(error = %e, "retention task failed"),
+                    Ok(Ok(_)) => {}
+                }
+            }
+        });
         match self.listener {
             Listener::Plain(l) => serve_loop(l, self.app, self.limits, shutdown).await,
             Listener::Tls(l) => serve_loop(l, self.app, self.limits, shutdown).await,
         }
         snapshots.abort();
+        retention.abort();
         let r = self.registry.clone();
         match tokio::task::spawn_blocking(move || r.snapshot_changed()).await {
             Ok(Err(e)) => tracing::warn!(error = %e, "writing snapshots at shutdown failed"),
