@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 TID = "0b5c9c5e-7a5d-4a38-9d26-1e3f1e6f0d01"
 REPORTS = [
     "/v1.0/reports/getOffice365ActiveUserCounts(period='D7')",
-    "/v1.0/reports/getEmailActivityCounts(period='D30')",
+    "/v1.0/reports/getOffice365ServicesUserCounts(period='D30')",
     "/beta/reports/getOffice365ActiveUserDetail(period='D7')?$format=application/json&$top=50",
 ]
 
@@ -51,7 +51,7 @@ def main():
         nd = os.path.join(work, "tenant.ndjson")
         data = os.path.join(work, "data")
         run([a.bin, "generate", "--tenant", TID, "--users", str(a.users), "--days", str(a.days),
-             "--usage", "--out", nd])
+             "--out", nd])
         size = os.path.getsize(nd)
         # The tenant already has data: the first load by the CLI (server stopped).
         run([a.bin, "ingest", "--data", data, "--tenant", TID, nd])

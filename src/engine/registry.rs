@@ -145,9 +145,9 @@ impl Registry {
     }
 
     /// Erases one user as if never ingested (see [`Erasure`]): the store's rows of the tenant
-    /// are rewritten in one durable transaction with the audit entry, under the tenant's
-    /// write lock; then memory is replaced, `forget` drops cached reports, and the snapshot
-    /// is rewritten. `None`: no such user.
+    /// are rewritten in one durable transaction with the audit entry, in the writer's turn
+    /// (reports keep reading the old state); then the new state is swapped in, `forget`
+    /// drops cached reports, and the snapshot is rewritten. `None`: no such user.
     pub fn erase_user(
         &self,
         tid: &TenantId,
@@ -158,16 +158,24 @@ impl Registry {
         let shared = self.tenant(tid)?;
         let turn = self.writer(tid);
         let _turn = turn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
-        let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
-        let Some(erasure) = Erasure::plan(&state, user_id) else {
+        // Reports go on reading the old state until the new one is swapped in: the writer's
+        // turn keeps every other change out meanwhile.
+        let (plan, old_meta, retained_from) = {
+            let state = shared.read().unwrap_or_else(|p| p.into_inner());
+            (
+                Erasure::plan(&state, user_id),
+                state.meta,
+                state.retained_from,
+            )
+        };
+        let Some(erasure) = plan else {
             return Ok(None);
         };
         let started = std::time::Instant::now();
         let mut chunks: Vec<Changeset> = Vec::new();
         self.store
             .load(tid, &mut |c| chunks.push(erasure.chunk(c)))?;
-        let meta = Erasure::meta(state.meta, &chunks);
+        let meta = Erasure::meta(old_meta, &chunks);
         for c in &mut chunks {
             c.meta = meta;
         }
@@ -177,12 +185,18 @@ impl Registry {
             fresh.apply(c);
         }
         fresh.meta = meta;
-        fresh.retained_from = state.retained_from;
+        fresh.retained_from = retained_from;
         fresh.warm();
-        *state = fresh;
+        let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
+        let old = {
+            let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *state, fresh)
+        };
         forget();
+        drop(old);
         if let Some(dir) = &self.snapshots {
             remove_snapshot(dir, tid);
+            let state = shared.read().unwrap_or_else(|p| p.into_inner());
             match snapshot::write(dir, &state) {
                 Ok(()) => {
                     snapshotted.insert(tid.clone(), state.version());
