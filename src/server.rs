@@ -40,6 +40,8 @@ pub struct Config {
     /// Fault injection for client testing (off by default).
     pub chaos: Option<crate::api::Chaos>,
     pub connection: ConnectionLimits,
+    /// Lifetime of a dashboard session started with a sign-in code.
+    pub session_ttl: Duration,
 }
 
 /// Limits on connections and requests, applied by the HTTP server itself.
@@ -81,6 +83,7 @@ impl Config {
             throttle: crate::throttle::Limits::default(),
             chaos: None,
             connection: ConnectionLimits::default(),
+            session_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -134,6 +137,7 @@ impl Server {
             throttle,
             chaos,
             connection,
+            session_ttl,
         } = config;
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_string());
         let dir = data_dir.clone();
@@ -181,6 +185,7 @@ impl Server {
             data_dir: data_dir.clone(),
             chaos,
             request_timeout: connection.request_timeout,
+            session_ttl,
         };
         let registry = Arc::new(registry);
         let state = Arc::new(AppState::new(
