@@ -5,10 +5,11 @@ const HEADERS = { 'X-Requested-With': 'reportroot' };
 
 /** An API failure, with a plain sentence for people and what to do about it. */
 export class ApiError extends Error {
-  constructor(status, sentence, detail) {
+  constructor(status, sentence, detail, serverMessage) {
     super(sentence);
     this.status = status;
     this.detail = detail || '';
+    this.serverMessage = serverMessage || '';
   }
 }
 
@@ -30,11 +31,11 @@ async function failure(resp) {
   const detail = [code, message, requestId && `request-id ${requestId}`].filter(Boolean).join(' · ');
   switch (resp.status) {
     case 401:
-      return new ApiError(401, `Your session has expired or is not valid. ${SIGNIN_HINT}`, detail);
+      return new ApiError(401, `Your session has expired or is not valid. ${SIGNIN_HINT}`, detail, message);
     case 403:
       return new ApiError(
         403,
-        'You are signed in, but not allowed to read these reports: the token lacks the Reports.Read.All permission (or an administrator role that may read usage reports). Sign in with a token that has it.',
+        'This identity is not allowed to read these reports: the token lacks the Reports.Read.All permission (or an administrator role that may read usage reports). Sign in with a token that has it.',
         detail,
       );
     case 429: {

@@ -44,7 +44,9 @@ export function dataTable(caption, columns, rows, testid) {
   table.append(el('caption', {}, caption));
   const head = el('tr');
   columns.forEach((c, i) => head.append(el('th', { scope: 'col', class: i ? 'num' : '' }, c)));
-  table.append(el('thead')).append(head);
+  const thead = el('thead');
+  thead.append(head);
+  table.append(thead);
   const body = el('tbody');
   for (const r of rows) {
     const tr = el('tr');
@@ -115,9 +117,9 @@ function keyboard(canvas, chart, categories, datasets) {
 
 /**
  * A chart figure: title, chart, legend and the accessible table beside it.
- * `type` is 'bar' or 'line'; `categories` the x values; `datasets` [{label, data}].
+ * `type` is 'bar' or 'line'; `categories` the category axis's values; `datasets` [{label, data}].
  */
-export function chartFigure({ id, title, type, categories, datasets, xTitle, yTitle, stacked = false, horizontal = false, table }) {
+export function chartFigure({ id, title, type, categories, datasets, categoryTitle, valueTitle, stacked = false, horizontal = false, table }) {
   const fig = el('figure', { class: 'chart-card', id, 'aria-labelledby': `${id}-title` });
   const caption = el('figcaption', { id: `${id}-title` }, title);
   const body = el('div', { class: 'chart-body' });
@@ -141,8 +143,8 @@ export function chartFigure({ id, title, type, categories, datasets, xTitle, yTi
     pointRadius: type === 'line' && categories.length > 40 ? 0 : 3,
     pointHoverRadius: 5,
   }));
-  const valueAxis = { beginAtZero: true, stacked, title: { display: true, text: yTitle }, ticks: { precision: 0 } };
-  const categoryAxis = { stacked, title: { display: true, text: xTitle } };
+  const valueAxis = { beginAtZero: true, stacked, title: { display: true, text: valueTitle }, ticks: { precision: 0 } };
+  const categoryAxis = { stacked, title: { display: true, text: categoryTitle } };
   const chart = new Chart(canvas, {
     type,
     data: { labels: categories, datasets: sets },

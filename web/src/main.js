@@ -39,6 +39,10 @@ function showSignin() {
 }
 
 function handleError(e) {
+  if (!(e instanceof api.ApiError)) {
+    console.error(e);
+    e = new api.ApiError(0, `Something went wrong in the dashboard (${e.message}). Reload the page; if it happens again, report it.`);
+  }
   showAlert(e);
   if (e.status === 401) showSignin();
 }
@@ -122,6 +126,10 @@ async function boot() {
       clearAlert();
       await enter(s);
     } catch (e) {
+      if (e.status === 401) {
+        e.message =
+          'That access token was refused: it is not valid, has expired, or was issued by another server. Get a new one (reportroot token, or your identity provider) and paste it again.';
+      }
       handleError(e);
       showSignin();
       document.body.dataset.ready = 'signin-failed';
@@ -144,6 +152,8 @@ async function boot() {
       document.body.dataset.ready = 'signin';
     }
   } catch (e) {
+    // A refused sign-in code: the server's sentence says why (used, expired, not valid).
+    if (code && e.status === 401 && e.serverMessage) e.message = e.serverMessage;
     handleError(e);
     showSignin();
     document.body.dataset.ready = 'signin-failed';

@@ -67,8 +67,8 @@ export async function activations(root) {
       title: 'Assigned, activated and shared-computer activations per product type',
       type: 'bar',
       categories: types,
-      xTitle: 'Product type',
-      yTitle: 'Users',
+      categoryTitle: 'Product type',
+      valueTitle: 'Users',
       datasets: perType.map(([label, key]) => ({ label, data: users.map((r) => r[key]) })),
       table: dataTable(
         'Users per product type',
@@ -85,8 +85,8 @@ export async function activations(root) {
       type: 'bar',
       stacked: true,
       categories: counts.map((r) => r.productType),
-      xTitle: 'Product type',
-      yTitle: 'Activations',
+      categoryTitle: 'Product type',
+      valueTitle: 'Activations',
       datasets: PLATFORMS.map(([key, label]) => ({ label, data: counts.map((r) => r[key]) })),
       table: dataTable(
         'Activations per platform',
@@ -124,8 +124,8 @@ export async function activeUsers(root, period) {
       horizontal: true,
       stacked: true,
       categories: SERVICES.map(([, l]) => l),
-      xTitle: 'Users',
-      yTitle: 'Service',
+      categoryTitle: 'Service',
+      valueTitle: 'Users',
       datasets: [
         { label: 'Active', data: SERVICES.map(([k]) => row[`${k}Active`] ?? 0) },
         { label: 'Inactive', data: SERVICES.map(([k]) => row[`${k}Inactive`] ?? 0) },
@@ -145,8 +145,8 @@ export async function activeUsers(root, period) {
       title: `Active users per day and service (${period})`,
       type: 'line',
       categories: trend.map((r) => r.reportDate),
-      xTitle: 'Report date',
-      yTitle: 'Active users',
+      categoryTitle: 'Report date',
+      valueTitle: 'Active users',
       datasets: SERVICES.map(([k, l]) => ({ label: l, data: trend.map((r) => r[k]) })),
       table: dataTable(
         `Active users per day, ${period}`,
