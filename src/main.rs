@@ -737,6 +737,8 @@ fn signin_link(authority: &Authority, tid: &TenantId, base: &str, ttl: Duration)
 }
 
 /// At `serve` start: one sign-in link per tenant with data (the first ten), or a hint.
+/// Written without `println!`: a reader that closed stdout after the banner must not stop
+/// the server.
 fn print_signin_links(data: &Path, base: &str, ttl: Duration) -> anyhow::Result<()> {
     let authority = Authority::open(data)?;
     let tenants = match SqliteStore::open(data) {
@@ -746,26 +748,31 @@ fn print_signin_links(data: &Path, base: &str, ttl: Duration) -> anyhow::Result<
             Vec::new()
         }
     };
+    let mut out = std::io::stdout().lock();
     if tenants.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "Dashboard: {base}/ (no tenant has data yet; after an ingest, run reportroot signin-link --data {} --tenant TID)",
             data.display()
         );
     }
     for tid in tenants.iter().take(10) {
-        println!(
+        let _ = writeln!(
+            out,
             "Dashboard for tenant {tid} (one-time sign-in link, valid {} min): {}",
             ttl.as_secs() / 60,
             signin_link(&authority, tid, base, ttl)
         );
     }
     if tenants.len() > 10 {
-        println!(
+        let _ = writeln!(
+            out,
             "... and {} more tenants: reportroot signin-link --data {} --tenant TID",
             tenants.len() - 10,
             data.display()
         );
     }
+    let _ = out.flush();
     Ok(())
 }
 
