@@ -43,6 +43,8 @@ pub struct Config {
     pub connection: ConnectionLimits,
     /// `--retention-days`: history kept before the Report Refresh Date (`None`: all).
     pub retention_days: Option<u32>,
+    /// Lifetime of a dashboard session started with a sign-in code.
+    pub session_ttl: Duration,
 }
 
 /// Limits on connections and requests, applied by the HTTP server itself.
@@ -85,6 +87,7 @@ impl Config {
             chaos: None,
             connection: ConnectionLimits::default(),
             retention_days: None,
+            session_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -143,6 +146,7 @@ impl Server {
             chaos,
             connection,
             retention_days,
+            session_ttl,
         } = config;
         let lock = crate::lifecycle::DataDirLock::acquire(&data_dir, "serve")?;
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_string());
@@ -192,6 +196,7 @@ impl Server {
             data_dir: data_dir.clone(),
             chaos,
             request_timeout: connection.request_timeout,
+            session_ttl,
         };
         let registry = Arc::new(registry);
         let state = Arc::new(AppState::new(

@@ -261,6 +261,11 @@ impl Authority {
         derived_guid(&format!("reportroot-cli-app:{tid}"))
     }
 
+    /// The client id of the dashboard's session tokens in a tenant.
+    pub fn dashboard_client_id(tid: &str) -> String {
+        derived_guid(&format!("reportroot-dashboard:{tid}"))
+    }
+
     /// The claims every token carries: `aud`, `iss`, `iat`, `nbf`, `exp`, `tid`, `uti` (random
     /// per token), `ver`.
     fn base_claims(
