@@ -1,6 +1,6 @@
 //! One tenant's state, and how a batch is planned against it and applied to it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use roaring::RoaringBitmap;
@@ -444,6 +444,7 @@ impl TenantState {
             new_sites: HashMap::new(),
             next_site: self.sites.len() as u32,
             clients: HashMap::new(),
+            emitted: Emitted::default(),
         }
     }
 
@@ -582,6 +583,69 @@ impl TenantState {
     }
 }
 
+/// Keys of the directory rows a batch has emitted so far. A row that would leave the stored
+/// state as it is (a daily full export repeats most of the directory) is left out of the
+/// changeset, unless an earlier row of the same batch set that key: later rows win, so a
+/// change and its undoing must both be kept.
+#[derive(Default)]
+struct Emitted {
+    users: RoaringBitmap,
+    licenses: [RoaringBitmap; 6],
+    /// (user, interned product): a product the tenant has never seen is always emitted.
+    products: HashSet<(u32, u32)>,
+    /// (user, interned product, device key).
+    activations: HashSet<(u32, u32, u64)>,
+}
+
+impl TenantState {
+    /// Whether a user row would change nothing stored.
+    fn user_unchanged(&self, ord: u32, upn: &str, display: &str, deleted: Option<Day>) -> bool {
+        self.users
+            .get(ord as usize)
+            .is_some_and(|u| u.deleted == Deleted::new(deleted))
+            && {
+                let (_, u, d) = self.names.get(ord);
+                u == upn && d == display
+            }
+    }
+
+    /// Whether a license row would change nothing stored.
+    fn license_unchanged(&self, ord: u32, service: Service, span: crate::model::Span) -> bool {
+        self.users
+            .get(ord as usize)
+            .is_some_and(|u| u.licenses[service.index()] == Held::from_span(span))
+    }
+
+    /// Whether a product assignment row would change nothing stored.
+    fn product_unchanged(&self, ord: u32, product_type: &str, span: crate::model::Span) -> bool {
+        let Some(p) = self.product_index.get(product_type) else {
+            return false;
+        };
+        self.users.get(ord as usize).is_some_and(|u| {
+            u.products
+                .iter()
+                .any(|(q, h)| q == p && *h == Held::from_span(span))
+        })
+    }
+
+    /// Whether an activation row would change nothing stored.
+    fn activation_unchanged(&self, ord: u32, a: &crate::model::Activation) -> bool {
+        let Some(p) = self.product_index.get(&a.product_type) else {
+            return false;
+        };
+        let device = device_key(&a.device_id);
+        self.users.get(ord as usize).is_some_and(|u| {
+            u.activations.iter().any(|x| {
+                x.product == *p
+                    && x.device == device
+                    && x.platform == a.platform
+                    && x.shared_computer == a.shared_computer
+                    && x.active == Held::from_span(a.active)
+            })
+        })
+    }
+}
+
 /// Plans one batch in blocks: [`Planner::feed`] each block of parsed lines in order, then
 /// [`Planner::finish`]. Pure like [`TenantState::plan`]: the state is only read.
 pub struct Planner<'s> {
@@ -603,6 +667,7 @@ pub struct Planner<'s> {
     next_site: u32,
     /// `emailClients` of the batch per day, in line order: (user, clients, version).
     clients: HashMap<Day, Vec<(u32, u16, Option<u8>)>>,
+    emitted: Emitted,
 }
 
 impl Planner<'_> {
@@ -646,6 +711,7 @@ impl Planner<'_> {
             new_sites,
             next_site,
             clients,
+            emitted,
         } = self;
         let this = *state;
         for n in block {
@@ -685,6 +751,12 @@ impl Planner<'_> {
                             o
                         }
                     };
+                    if !emitted.users.contains(ord)
+                        && this.user_unchanged(ord, user_principal_name, display_name, *deleted)
+                    {
+                        continue;
+                    }
+                    emitted.users.insert(ord);
                     c.users.push(UserRow {
                         ord,
                         id: id.clone(),
@@ -697,27 +769,58 @@ impl Planner<'_> {
                     user_id,
                     service,
                     span,
-                } => c.licenses.push(LicenseRow {
-                    ord: resolve(user_id)?,
-                    service: *service,
-                    span: *span,
-                }),
+                } => {
+                    let ord = resolve(user_id)?;
+                    let seen = &mut emitted.licenses[service.index()];
+                    if !seen.contains(ord) && this.license_unchanged(ord, *service, *span) {
+                        continue;
+                    }
+                    seen.insert(ord);
+                    c.licenses.push(LicenseRow {
+                        ord,
+                        service: *service,
+                        span: *span,
+                    });
+                }
                 Record::ProductAssignment {
                     user_id,
                     product_type,
                     span,
-                } => c.products.push(ProductRow {
-                    ord: resolve(user_id)?,
-                    product_type: product_type.clone(),
-                    span: *span,
-                }),
+                } => {
+                    let ord = resolve(user_id)?;
+                    if let Some(p) = this.product_index.get(product_type.as_str()) {
+                        if !emitted.products.contains(&(ord, *p))
+                            && this.product_unchanged(ord, product_type, *span)
+                        {
+                            continue;
+                        }
+                        emitted.products.insert((ord, *p));
+                    }
+                    c.products.push(ProductRow {
+                        ord,
+                        product_type: product_type.clone(),
+                        span: *span,
+                    });
+                }
                 Record::Activation {
                     user_id,
                     activation,
-                } => c.activations.push(ActivationRow {
-                    ord: resolve(user_id)?,
-                    activation: activation.clone(),
-                }),
+                } => {
+                    let ord = resolve(user_id)?;
+                    if let Some(p) = this.product_index.get(activation.product_type.as_str()) {
+                        let key = (ord, *p, device_key(&activation.device_id));
+                        if !emitted.activations.contains(&key)
+                            && this.activation_unchanged(ord, activation)
+                        {
+                            continue;
+                        }
+                        emitted.activations.insert(key);
+                    }
+                    c.activations.push(ActivationRow {
+                        ord,
+                        activation: activation.clone(),
+                    });
+                }
                 Record::Activity {
                     user_id,
                     service,
@@ -972,6 +1075,85 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+
+    fn batch(text: &str) -> Vec<Numbered> {
+        crate::ingest::parse_batch(text.as_bytes(), &crate::ingest::Limits::default()).unwrap()
+    }
+
+    const DIRECTORY: &str = r#"{"type":"user","id":"u1","userPrincipalName":"a@x","displayName":"A"}
+{"type":"serviceLicense","userId":"u1","service":"exchange","assignedDate":"2024-01-01"}
+{"type":"productAssignment","userId":"u1","productType":"MICROSOFT 365 APPS FOR ENTERPRISE","assignedDate":"2024-01-01"}
+{"type":"activation","userId":"u1","productType":"MICROSOFT 365 APPS FOR ENTERPRISE","deviceId":"d1","platform":"windows","activatedDate":"2024-01-02","sharedComputer":false}
+"#;
+
+    #[test]
+    fn directory_rows_that_change_nothing_are_left_out_unless_the_batch_set_the_key() {
+        let mut s = TenantState::empty(TenantId::parse("t").unwrap());
+        let c = s.plan(&batch(DIRECTORY)).unwrap();
+        assert_eq!(
+            (
+                c.users.len(),
+                c.licenses.len(),
+                c.products.len(),
+                c.activations.len()
+            ),
+            (1, 1, 1, 1)
+        );
+        s.apply(c);
+        let version = s.directory_version();
+        // The same directory again: nothing to store or apply.
+        let c = s.plan(&batch(DIRECTORY)).unwrap();
+        assert_eq!(
+            (
+                c.users.len(),
+                c.licenses.len(),
+                c.products.len(),
+                c.activations.len()
+            ),
+            (0, 0, 0, 0)
+        );
+        s.apply(c);
+        assert_eq!(s.directory_version(), version);
+        // A change and its undoing in one batch: both rows stay, so the last one wins.
+        let changed = DIRECTORY
+            .replace("\"A\"", "\"B\"")
+            .replace("2024-01-01", "2024-02-01")
+            .replace("windows", "mac");
+        let c = s.plan(&batch(&format!("{changed}{DIRECTORY}"))).unwrap();
+        assert_eq!(
+            (
+                c.users.len(),
+                c.licenses.len(),
+                c.products.len(),
+                c.activations.len()
+            ),
+            (2, 2, 2, 2)
+        );
+        s.apply(c);
+        assert_eq!(s.names(0).2, "A");
+        assert_eq!(
+            s.users()[0].licenses[Service::Exchange.index()],
+            Held::from_span(crate::model::Span {
+                start: Day::parse("2024-01-01").unwrap(),
+                end: None
+            })
+        );
+        assert_eq!(s.users()[0].activations[0].platform, Platform::Windows);
+        // The undoing first, then the change: the first is left out, the change stays.
+        let c = s.plan(&batch(&format!("{DIRECTORY}{changed}"))).unwrap();
+        assert_eq!(
+            (
+                c.users.len(),
+                c.licenses.len(),
+                c.products.len(),
+                c.activations.len()
+            ),
+            (1, 1, 1, 1)
+        );
+        s.apply(c);
+        assert_eq!(s.names(0).2, "B");
+        assert_eq!(s.users()[0].activations[0].platform, Platform::Mac);
+    }
 
     fn naive_window(s: &TenantState, service: Service, p: Period) -> RoaringBitmap {
         let mut u = RoaringBitmap::new();
