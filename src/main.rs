@@ -191,6 +191,11 @@ struct ServeArgs {
     /// period answers in full; default: keep everything).
     #[arg(long, env = "REPORTROOT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(180..))]
     retention_days: Option<u32>,
+    /// The most tenant state kept in memory, e.g. 8GiB, 512MiB or a byte count; past it the
+    /// least recently used tenants are dropped and reload from their snapshot on next use.
+    /// `0`: no limit. Default: half of the machine's memory.
+    #[arg(long, env = "REPORTROOT_MEMORY_BUDGET", value_parser = parse_bytes)]
+    memory_budget: Option<u64>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "REPORTROOT_LISTEN")]
     listen: SocketAddr,
@@ -390,6 +395,32 @@ struct GenerateArgs {
     out: Option<PathBuf>,
 }
 
+/// `4GiB`, `512MiB`, `64KiB`, `2GB` or a byte count.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("'{s}' is not a size"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -468,6 +499,11 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config.connection.request_timeout = a.request_timeout;
     config.throttle = a.throttle;
     config.retention_days = a.retention_days;
+    config.memory_budget = match a.memory_budget {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => reportroot::server::default_memory_budget(),
+    };
     config.session_ttl = a.session_ttl;
     if !(0.0..=1.0).contains(&a.chaos_rate) {
         bail!("--chaos-rate must be between 0 and 1");

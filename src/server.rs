@@ -43,6 +43,8 @@ pub struct Config {
     pub connection: ConnectionLimits,
     /// `--retention-days`: history kept before the Report Refresh Date (`None`: all).
     pub retention_days: Option<u32>,
+    /// `--memory-budget`: the most bytes of tenant state kept loaded (`None`: no limit).
+    pub memory_budget: Option<u64>,
     /// Lifetime of a dashboard session started with a sign-in code.
     pub session_ttl: Duration,
 }
@@ -87,9 +89,25 @@ impl Config {
             chaos: None,
             connection: ConnectionLimits::default(),
             retention_days: None,
+            memory_budget: None,
             session_ttl: Duration::from_secs(3600),
         }
     }
+}
+
+/// The default `--memory-budget`: half of the machine's memory (`MemTotal` of
+/// `/proc/meminfo`); `None` (no limit) where that cannot be read.
+pub fn default_memory_budget() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024 / 2)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +164,7 @@ impl Server {
             chaos,
             connection,
             retention_days,
+            memory_budget,
             session_ttl,
         } = config;
         let lock = crate::lifecycle::DataDirLock::acquire(&data_dir, "serve")?;
@@ -156,7 +175,8 @@ impl Server {
             tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
                 let store = SqliteStore::open(&dir)?;
                 let registry = Registry::new(Arc::new(store), Some(dir.join("snapshots")))
-                    .with_retention(retention_days);
+                    .with_retention(retention_days)
+                    .with_memory_budget(memory_budget);
                 let tenants = registry.warm_up()?;
                 tracing::info!(tenants, data_dir = %dir.display(), "store opened");
                 if let Some(u) = &remembered {

@@ -15,6 +15,9 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let (tenants, bytes) = state.registry.memory();
+    state.metrics.tenants_loaded.set(tenants as i64);
+    state.metrics.tenant_state_bytes.set(bytes as i64);
     (
         [(
             header::CONTENT_TYPE,

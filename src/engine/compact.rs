@@ -134,6 +134,13 @@ impl UserIndex {
         self.guids.len() + self.others.len()
     }
 
+    /// Approximate heap bytes (table slots of key, value and control byte; other ids' text).
+    pub fn heap_bytes(&self) -> usize {
+        self.guids.capacity() * 21
+            + self.others.capacity() * 25
+            + self.others.keys().map(|k| k.len()).sum::<usize>()
+    }
+
     pub fn get(&self, id: &str) -> Option<u32> {
         match guid(id) {
             Some(g) => self.guids.get(&g).copied(),
@@ -162,6 +169,13 @@ pub struct Names {
     bytes: Vec<u8>,
     spans: Vec<NameSpan>,
     live: usize,
+}
+
+impl Names {
+    /// Approximate heap bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.spans.capacity() * std::mem::size_of::<NameSpan>()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -48,6 +48,11 @@ pub struct Registry {
     /// Per tenant, the writer's turn: one batch, deletion, erasure or retention pass at a
     /// time, taken before the state's lock (see [`Registry::ingest_blocks`]).
     writers: Mutex<HashMap<TenantId, Arc<Mutex<()>>>>,
+    /// `--memory-budget`: the most bytes of tenant state kept loaded ([`TenantState::heap_bytes`]).
+    budget: Option<u64>,
+    /// Per loaded tenant: its accounted bytes and when it was last used (a tick).
+    usage: Mutex<HashMap<TenantId, (u64, u64)>>,
+    tick: std::sync::atomic::AtomicU64,
 }
 
 /// The answer to an erasure.
@@ -72,6 +77,116 @@ impl Registry {
             settings: Mutex::new(HashMap::new()),
             retention_days: None,
             writers: Mutex::new(HashMap::new()),
+            budget: None,
+            usage: Mutex::new(HashMap::new()),
+            tick: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Keeps at most `bytes` of tenant state loaded: past it, the least recently used
+    /// tenants nobody is reading are dropped from memory (their snapshot written first if
+    /// it is behind) and load again from it on their next use.
+    pub fn with_memory_budget(mut self, bytes: Option<u64>) -> Registry {
+        self.budget = bytes;
+        self
+    }
+
+    /// Tenants in memory and the bytes they are accounted for (for `/metrics`).
+    pub fn memory(&self) -> (usize, u64) {
+        let usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        (usage.len(), usage.values().map(|(b, _)| b).sum())
+    }
+
+    /// Marks the tenant used now.
+    fn touch(&self, tid: &TenantId) {
+        let now = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(e) = self
+            .usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(tid)
+        {
+            e.1 = now;
+        }
+    }
+
+    /// Records the tenant's size after a change, then keeps to the budget.
+    fn account(&self, tid: &TenantId, bytes: u64) {
+        let now = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tid.clone(), (bytes, now));
+        self.keep_to_budget(tid);
+    }
+
+    /// Evicts least recently used tenants (never `keep`, never one in use: a reader or
+    /// writer holds its `Arc`) until the accounted bytes fit the budget.
+    fn keep_to_budget(&self, keep: &TenantId) {
+        let Some(budget) = self.budget else { return };
+        loop {
+            let victim = {
+                let usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+                let total: u64 = usage.values().map(|(b, _)| b).sum();
+                if total <= budget {
+                    return;
+                }
+                let map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+                let mut candidates: Vec<(&TenantId, u64)> = usage
+                    .iter()
+                    .filter(|(t, _)| *t != keep)
+                    .filter(|(t, _)| map.get(*t).is_some_and(|s| Arc::strong_count(s) == 1))
+                    .map(|(t, (_, used))| (t, *used))
+                    .collect();
+                candidates.sort_by_key(|(_, used)| *used);
+                match candidates.first() {
+                    Some((t, _)) => (*t).clone(),
+                    None => return,
+                }
+            };
+            self.evict(&victim);
+        }
+    }
+
+    /// Drops a tenant from memory once its snapshot is current (so it reloads from that).
+    fn evict(&self, tid: &TenantId) {
+        let Some(shared) = self.loaded(tid) else {
+            return;
+        };
+        let version = {
+            let state = shared.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(dir) = &self.snapshots {
+                let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
+                if snapshotted.get(tid) != Some(&state.version()) && state.version() > 0 {
+                    match snapshot::write(dir, &state) {
+                        Ok(()) => {
+                            snapshotted.insert(tid.clone(), state.version());
+                        }
+                        Err(e) => {
+                            tracing::warn!(tenant = %tid, error = %e, "not evicting: writing its snapshot failed");
+                            return;
+                        }
+                    }
+                }
+            }
+            state.version()
+        };
+        drop(shared);
+        let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        // Still unused and unchanged (a batch would hold an `Arc` and move the version).
+        let idle = map.get(tid).is_some_and(|s| {
+            Arc::strong_count(s) == 1 && s.read().map(|st| st.version() == version).unwrap_or(false)
+        });
+        if idle {
+            map.remove(tid);
+            let bytes = usage.remove(tid).map_or(0, |(b, _)| b);
+            tracing::info!(tenant = %tid, bytes, "tenant evicted from memory (memory budget)");
+        } else {
+            // In use again: leave it, and stop counting it as a candidate this round.
+            if let Some(e) = usage.get_mut(tid) {
+                e.1 = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
 
@@ -292,7 +407,10 @@ impl Registry {
         // twice; it happens once per tenant per process.
         let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(t) = map.get(tid) {
-            return Ok(t.clone());
+            let t = t.clone();
+            drop(map);
+            self.touch(tid);
+            return Ok(t);
         }
         let started = std::time::Instant::now();
         let mut state = match self.load_snapshot(tid) {
@@ -311,18 +429,26 @@ impl Registry {
         }
         state.warm();
         tracing::info!(tenant = %tid, users = state.users().len(), ms = started.elapsed().as_secs_f64() * 1e3, "tenant loaded");
+        let bytes = state.heap_bytes();
         let shared = Arc::new(RwLock::new(state));
         map.insert(tid.clone(), shared.clone());
+        drop(map);
+        self.account(tid, bytes);
         Ok(shared)
     }
 
     /// The tenant's state if it is already loaded (never blocks on the store).
     pub fn loaded(&self, tid: &TenantId) -> Option<Shared> {
-        self.tenants
+        let t = self
+            .tenants
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(tid)
-            .cloned()
+            .cloned();
+        if t.is_some() {
+            self.touch(tid);
+        }
+        t
     }
 
     /// What the store holds of the tenant (`None`: nothing).
@@ -531,6 +657,10 @@ impl Registry {
         // need not wait for them.
         let state = shared.read().unwrap_or_else(|p| p.into_inner());
         state.warm();
+        let bytes = state.heap_bytes();
+        drop(state);
+        self.account(tid, bytes);
+        let state = shared.read().unwrap_or_else(|p| p.into_inner());
         tracing::debug!(
             tenant = %tid,
             records,

@@ -306,6 +306,75 @@ impl TenantState {
         self.retained_from
     }
 
+    /// Approximately how many bytes of memory the tenant holds (what `--memory-budget`
+    /// counts): the users and their assignments, the id index and names, every day's
+    /// bitmaps and counters, mailboxes and sites with their states. Bitmaps count their
+    /// serialized size, close to their in-memory one; allocator overhead is not counted.
+    pub fn heap_bytes(&self) -> u64 {
+        use std::mem::size_of;
+        let users = self.users.capacity() * size_of::<UserState>()
+            + self
+                .users
+                .iter()
+                .map(|u| {
+                    u.products.len() * size_of::<(u32, Held)>()
+                        + u.activations.len() * size_of::<ActivationState>()
+                })
+                .sum::<usize>();
+        let bitmaps = |m: &BTreeMap<Day, RoaringBitmap>| {
+            m.values().map(|b| b.serialized_size() + 48).sum::<usize>()
+        };
+        let activity: usize = self.activity.iter().map(bitmaps).sum();
+        let counters: usize = self
+            .counters
+            .iter()
+            .flat_map(|m| m.values())
+            .map(|b| b.ords.capacity() * 4 + b.values.capacity() * 4 * MAX_COUNTERS + 64)
+            .sum();
+        let clients: usize = self
+            .clients
+            .values()
+            .flat_map(|v| v.iter())
+            .map(|b| b.serialized_size() + 48)
+            .sum();
+        let mailboxes: usize = self
+            .mailboxes
+            .values()
+            .map(|f| {
+                size_of::<MailboxFacts>()
+                    + 40
+                    + f.days.capacity() * size_of::<(Day, MailboxState)>()
+            })
+            .sum();
+        let sites: usize = self
+            .sites
+            .iter()
+            .map(|f| {
+                size_of::<SiteFacts>()
+                    + f.days.capacity() * size_of::<(Day, SiteState)>()
+                    + f.site.as_ref().map_or(0, |x| {
+                        x.id.len() * 2 + x.url.len() + x.root_web_template.len() + 48
+                    })
+            })
+            .sum();
+        let windows: usize = self
+            .windows
+            .unions
+            .iter()
+            .flatten()
+            .map(|b| b.serialized_size())
+            .sum();
+        (users
+            + self.index.heap_bytes()
+            + self.names.heap_bytes()
+            + activity
+            + counters
+            + clients
+            + mailboxes
+            + sites
+            + windows) as u64
+    }
+
     /// The ordinal of the user with this id, if ingested.
     pub fn ordinal(&self, user_id: &str) -> Option<u32> {
         self.index.get(user_id)

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -25,6 +26,9 @@ pub struct Metrics {
     pub ingested_records: Counter,
     pub ingested_batches: Counter,
     pub rejected_batches: Counter,
+    /// Tenants held in memory, and the bytes they are accounted for (`--memory-budget`).
+    pub tenants_loaded: Gauge,
+    pub tenant_state_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -43,6 +47,18 @@ impl Metrics {
         let ingested_records = Counter::default();
         let ingested_batches = Counter::default();
         let rejected_batches = Counter::default();
+        let tenants_loaded = Gauge::default();
+        let tenant_state_bytes = Gauge::default();
+        registry.register(
+            "tenants_loaded",
+            "Tenants held in memory",
+            tenants_loaded.clone(),
+        );
+        registry.register(
+            "tenant_state_bytes",
+            "Bytes of tenant state held in memory (as --memory-budget counts them)",
+            tenant_state_bytes.clone(),
+        );
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -71,6 +87,8 @@ impl Metrics {
             ingested_records,
             ingested_batches,
             rejected_batches,
+            tenants_loaded,
+            tenant_state_bytes,
         }
     }
 
