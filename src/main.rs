@@ -19,7 +19,7 @@ use reportroot::generate;
 use reportroot::ingest::Limits;
 use reportroot::model::{Day, TenantId};
 use reportroot::server::{Config, Server};
-use reportroot::store::SqliteStore;
+use reportroot::store::{SqliteStore, Store, StoreKind};
 use reportroot::telemetry::{LogFormat, init_logging};
 use reportroot::tls::TlsSource;
 
@@ -93,6 +93,8 @@ enum TenantsCommand {
         data: PathBuf,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// What is stored of one tenant (JSON, as `GET /admin/v1/tenants/{tid}`).
     Show {
@@ -100,6 +102,8 @@ enum TenantsCommand {
         data: PathBuf,
         #[arg(long)]
         tenant: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// Delete everything of one tenant: store rows, snapshot (server stopped).
     Delete {
@@ -107,6 +111,8 @@ enum TenantsCommand {
         data: PathBuf,
         #[arg(long)]
         tenant: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
 }
 
@@ -146,6 +152,26 @@ enum AppCommand {
         #[arg(long)]
         client_id: String,
     },
+}
+
+/// Where tenants are stored.
+#[derive(Args, Clone, Default)]
+struct DatabaseArgs {
+    /// Keep tenants in this PostgreSQL database instead of the data dir's SQLite file, e.g.
+    /// postgres://reportroot:PASSWORD@db.example:5432/reportroot?sslmode=require (TLS by
+    /// rustls with `sslmode=require`). Keys, app registrations and TLS files stay in --data.
+    #[arg(long, env = "REPORTROOT_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// More CA certificates (PEM) to trust for the database server's certificate, beside the
+    /// Mozilla roots.
+    #[arg(long, env = "REPORTROOT_DATABASE_CA", requires = "database_url")]
+    database_ca: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    fn kind(&self) -> StoreKind {
+        StoreKind::from_url(self.database_url.clone(), self.database_ca.clone())
+    }
 }
 
 #[derive(Args)]
@@ -234,6 +260,8 @@ struct ServeArgs {
     /// Time to answer one request (408 after that).
     #[arg(long, default_value = "300s", value_parser = parse_duration, env = "REPORTROOT_REQUEST_TIMEOUT")]
     request_timeout: Duration,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Args)]
@@ -247,6 +275,8 @@ struct DemoArgs {
     /// Users in the demo tenant.
     #[arg(long, default_value_t = 2000)]
     users: u32,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Args)]
@@ -261,6 +291,8 @@ struct IngestArgs {
     /// Bytes read, parsed and planned at a time (a file is never held parsed whole).
     #[arg(long, default_value_t = BULK_BLOCK_BYTES as u32, value_parser = clap::value_parser!(u32).range(1..), hide = true)]
     block_bytes: u32,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Args)]
@@ -403,6 +435,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config.connection.header_timeout = a.header_timeout;
     config.connection.request_timeout = a.request_timeout;
     config.throttle = a.throttle;
+    config.store = a.database.kind();
     if !(0.0..=1.0).contains(&a.chaos_rate) {
         bail!("--chaos-rate must be between 0 and 1");
     }
@@ -487,8 +520,8 @@ fn ingest_file(
 
 fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let tid = tenant(&a.tenant)?;
-    let store = SqliteStore::open(&a.data)?;
-    let registry = Registry::new(Arc::new(store), Some(a.data.join("snapshots")));
+    let kind = a.database.kind();
+    let registry = Registry::new(kind.open(&a.data)?, kind.snapshot_dir(&a.data));
     for f in &a.files {
         let started = std::time::Instant::now();
         let (n, refresh) = ingest_file(
@@ -615,10 +648,8 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
         generate_to(&opts, None, &mut f, "generating demo tenant")?;
     }
     {
-        let registry = Registry::new(
-            Arc::new(SqliteStore::open(&data)?),
-            Some(data.join("snapshots")),
-        );
+        let kind = a.database.kind();
+        let registry = Registry::new(kind.open(&data)?, kind.snapshot_dir(&data));
         let (n, _) = ingest_file(&registry, &tid, &file, Limits::default(), BULK_BLOCK_BYTES)?;
         registry.snapshot_changed()?;
         eprintln!(
@@ -635,6 +666,7 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
     )?;
     let mut config = Config::new(data.clone());
     config.listen = a.listen;
+    config.store = a.database.kind();
     runtime()?.block_on(async {
         let server = Server::bind(config).await?;
         let base = format!("http://{}", server.local_addr());
@@ -667,8 +699,12 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
     })
 }
 
-/// The store of an existing data dir (never creates one).
-fn existing_store(data: &Path) -> anyhow::Result<SqliteStore> {
+/// The store of an existing data dir (never creates one), or the PostgreSQL database.
+fn existing_store(data: &Path, database: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let kind = database.kind();
+    if kind.is_postgres() {
+        return Ok(kind.open(data)?);
+    }
     if !data.join(reportroot::lifecycle::DB_FILE).is_file() {
         bail!(
             "{} is not a reportroot data dir (no {})",
@@ -676,15 +712,18 @@ fn existing_store(data: &Path) -> anyhow::Result<SqliteStore> {
             reportroot::lifecycle::DB_FILE
         );
     }
-    Ok(SqliteStore::open(data)?)
+    Ok(Arc::new(SqliteStore::open(data)?))
 }
 
 fn tenants_cmd(cmd: TenantsCommand) -> anyhow::Result<()> {
     use reportroot::api::tenants::stats_json;
-    use reportroot::store::Store;
     match cmd {
-        TenantsCommand::List { data, json } => {
-            let store = existing_store(&data)?;
+        TenantsCommand::List {
+            data,
+            json,
+            database,
+        } => {
+            let store = existing_store(&data, &database)?;
             let mut all = Vec::new();
             for tid in store.tenants()? {
                 if let Some(s) = store.stats(&tid)? {
@@ -706,18 +745,26 @@ fn tenants_cmd(cmd: TenantsCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        TenantsCommand::Show { data, tenant: t } => {
+        TenantsCommand::Show {
+            data,
+            tenant: t,
+            database,
+        } => {
             let tid = tenant(&t)?;
-            let store = existing_store(&data)?;
+            let store = existing_store(&data, &database)?;
             let Some(s) = store.stats(&tid)? else {
                 bail!("no data is stored for tenant {tid}");
             };
             println!("{}", serde_json::to_string_pretty(&stats_json(&tid, &s))?);
         }
-        TenantsCommand::Delete { data, tenant: t } => {
+        TenantsCommand::Delete {
+            data,
+            tenant: t,
+            database,
+        } => {
             let tid = tenant(&t)?;
-            let store = existing_store(&data)?;
-            let registry = Registry::new(Arc::new(store), Some(data.join("snapshots")));
+            let store = existing_store(&data, &database)?;
+            let registry = Registry::new(store, database.kind().snapshot_dir(&data));
             if !registry.delete_tenant(&tid, || {})? {
                 bail!("no data is stored for tenant {tid}");
             }

@@ -12,7 +12,7 @@ use crate::api::{self, ApiSettings, AppState};
 use crate::auth::{AuthError, Authority, ExternalIssuer, Verifier};
 use crate::engine::{EngineError, Registry};
 use crate::ingest::Limits;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{StoreError, StoreKind};
 use crate::tls::{TlsError, TlsListener, TlsSource};
 
 /// How often changed tenants are snapshotted while serving.
@@ -40,6 +40,8 @@ pub struct Config {
     /// Fault injection for client testing (off by default).
     pub chaos: Option<crate::api::Chaos>,
     pub connection: ConnectionLimits,
+    /// Where tenants are stored (the embedded SQLite file in `data_dir` by default).
+    pub store: StoreKind,
 }
 
 /// Limits on connections and requests, applied by the HTTP server itself.
@@ -81,6 +83,7 @@ impl Config {
             throttle: crate::throttle::Limits::default(),
             chaos: None,
             connection: ConnectionLimits::default(),
+            store: StoreKind::Sqlite,
         }
     }
 }
@@ -134,16 +137,16 @@ impl Server {
             throttle,
             chaos,
             connection,
+            store,
         } = config;
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_string());
         let dir = data_dir.clone();
         let remembered = public_url.clone();
         let (registry, authority) =
             tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
-                let store = SqliteStore::open(&dir)?;
-                let registry = Registry::new(Arc::new(store), Some(dir.join("snapshots")));
+                let registry = Registry::new(store.open(&dir)?, store.snapshot_dir(&dir));
                 let tenants = registry.warm_up()?;
-                tracing::info!(tenants, data_dir = %dir.display(), "store opened");
+                tracing::info!(tenants, data_dir = %dir.display(), postgres = store.is_postgres(), "store opened");
                 if let Some(u) = &remembered {
                     Authority::remember_public_url(&dir, u)?;
                 }
