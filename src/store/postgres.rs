@@ -398,17 +398,32 @@ const POOL_SIZE: usize = 16;
 /// Rows handed to the load sink at a time (as in the SQLite engine).
 const CHUNK: usize = 100_000;
 
+/// An error with its causes (the TLS and I/O details sit in the sources).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 fn db(e: tokio_postgres::Error) -> StoreError {
-    // A closed connection or a refused one means the server is away, not a bad query.
-    if e.is_closed() || e.as_db_error().is_none() && e.to_string().contains("connect") {
-        StoreError::Unavailable(e.to_string())
+    // A closed connection means the server is away, not a bad query.
+    if e.is_closed() {
+        StoreError::Unavailable(chain(&e))
     } else {
-        StoreError::Database(e.to_string())
+        StoreError::Database(chain(&e))
     }
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Unavailable(format!("no database connection: {e}"))
+    StoreError::Unavailable(format!("no database connection: {}", chain(&e)))
 }
 
 fn opt_day(v: Option<i32>) -> Option<Day> {
