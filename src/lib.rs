@@ -13,8 +13,10 @@
 //!   day), batch planning, the validate → commit → apply registry, and streamed ingest
 //!   (blocks parsed on every core while the previous block is planned).
 //! - [`reports`]: the report computations, pure functions of a tenant's state.
-//! - [`store`]: the durable [`store::Store`] trait and its engines (SQLite embedded).
+//! - [`store`]: the durable [`store::Store`] trait and its engines (SQLite embedded, or
+//!   PostgreSQL with `--database-url`).
 //! - [`model`]: the shared vocabulary (days, services, platforms, records).
+//! - [`export`]: a stored tenant written back as ingest NDJSON (`reportroot export`).
 //! - [`generate`]: deterministic synthetic tenants in the ingest format (demo, benchmarks).
 //! - [`server`]: wiring a [`server::Config`] into a running server with graceful shutdown.
 //! - [`telemetry`]: logging setup and Prometheus metrics.
@@ -24,6 +26,7 @@
 pub mod api;
 pub mod auth;
 pub mod engine;
+pub mod export;
 pub mod generate;
 pub mod ingest;
 pub mod lifecycle;

@@ -75,6 +75,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write one tenant as ingest NDJSON (re-ingested into an empty store of either kind, it
+    /// gives the same reports): moves tenants between SQLite and PostgreSQL.
+    Export(ExportArgs),
     /// Restore a backup into a new or empty data dir.
     Restore {
         /// A file written by `reportroot backup`.
@@ -296,6 +299,19 @@ struct IngestArgs {
 }
 
 #[derive(Args)]
+struct ExportArgs {
+    #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+    data: PathBuf,
+    #[arg(long)]
+    tenant: String,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
 struct TokenArgs {
     #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
     data: PathBuf,
@@ -404,6 +420,7 @@ fn main() -> anyhow::Result<()> {
             println!("backup written to {}", out.display());
             Ok(())
         }
+        Command::Export(a) => export(a),
         Command::Restore { from, data } => {
             let summary = reportroot::lifecycle::restore(&from, &data)?;
             for (name, len) in &summary.files {
@@ -540,6 +557,28 @@ fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         );
     }
     registry.snapshot_changed()?;
+    Ok(())
+}
+
+fn export(a: ExportArgs) -> anyhow::Result<()> {
+    let tid = tenant(&a.tenant)?;
+    let store = existing_store(&a.data, &a.database)?;
+    let summary = match &a.out {
+        Some(p) => {
+            let f =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            reportroot::export::write_tenant(store.as_ref(), &tid, &mut w)?
+        }
+        None => {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            reportroot::export::write_tenant(store.as_ref(), &tid, &mut w)?
+        }
+    };
+    eprintln!(
+        "exported tenant {tid}: {} users, {} records",
+        summary.users, summary.records
+    );
     Ok(())
 }
 
