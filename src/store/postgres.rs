@@ -121,37 +121,39 @@ CREATE TABLE report_settings (
 
 /// Session-private staging tables, one per tenant table, without `tid` (the merge supplies
 /// it) and with `seq`, the row's position in the batch (the last of equal keys wins).
-/// Emptied at every commit; gone with the session.
+/// Emptied at every commit; gone with the session. Created once per session (the check
+/// keeps `IF NOT EXISTS` notices out of the log).
 const STAGING: &str = "
-SET client_min_messages = warning;
-CREATE TEMP TABLE IF NOT EXISTS stage_users (seq BIGINT, ord BIGINT, id TEXT, upn TEXT,
+DO $$ BEGIN IF to_regclass('pg_temp.stage_client_days') IS NULL THEN
+CREATE TEMP TABLE stage_users (seq BIGINT, ord BIGINT, id TEXT, upn TEXT,
     display_name TEXT, deleted INTEGER) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_service_licenses (seq BIGINT, ord BIGINT, service INTEGER,
+CREATE TEMP TABLE stage_service_licenses (seq BIGINT, ord BIGINT, service INTEGER,
     assigned INTEGER, removed INTEGER) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_product_assignments (seq BIGINT, ord BIGINT, product TEXT,
+CREATE TEMP TABLE stage_product_assignments (seq BIGINT, ord BIGINT, product TEXT,
     assigned INTEGER, removed INTEGER) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_activations (seq BIGINT, ord BIGINT, product TEXT,
+CREATE TEMP TABLE stage_activations (seq BIGINT, ord BIGINT, product TEXT,
     device TEXT, platform INTEGER, activated INTEGER, deactivated INTEGER, shared BOOLEAN)
     ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_mailboxes (seq BIGINT, ord BIGINT, created INTEGER,
+CREATE TEMP TABLE stage_mailboxes (seq BIGINT, ord BIGINT, created INTEGER,
     deleted INTEGER, recipient_type INTEGER, issue_warning BIGINT, prohibit_send BIGINT,
     prohibit_send_receive BIGINT, deleted_item_quota BIGINT, has_archive BOOLEAN)
     ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_mailbox_days (seq BIGINT, ord BIGINT, day INTEGER,
+CREATE TEMP TABLE stage_mailbox_days (seq BIGINT, ord BIGINT, day INTEGER,
     item_count BIGINT, storage_used BIGINT, deleted_item_count BIGINT, deleted_item_size BIGINT)
     ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_sites (seq BIGINT, ord BIGINT, id TEXT, kind INTEGER,
+CREATE TEMP TABLE stage_sites (seq BIGINT, ord BIGINT, id TEXT, kind INTEGER,
     url TEXT, owner_id TEXT, owner_ord BIGINT, template TEXT, created INTEGER, deleted INTEGER)
     ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_site_days (seq BIGINT, ord BIGINT, day INTEGER,
+CREATE TEMP TABLE stage_site_days (seq BIGINT, ord BIGINT, day INTEGER,
     file_count BIGINT, active_file_count BIGINT, page_views BIGINT, visited_pages BIGINT,
     storage_used BIGINT, storage_allocated BIGINT) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_activity_days (seq BIGINT, service INTEGER, day INTEGER,
+CREATE TEMP TABLE stage_activity_days (seq BIGINT, service INTEGER, day INTEGER,
     users BYTEA) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_counter_days (seq BIGINT, workload INTEGER, day INTEGER,
+CREATE TEMP TABLE stage_counter_days (seq BIGINT, workload INTEGER, day INTEGER,
     counters BYTEA) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_client_days (seq BIGINT, day INTEGER, signals BYTEA)
+CREATE TEMP TABLE stage_client_days (seq BIGINT, day INTEGER, signals BYTEA)
     ON COMMIT DELETE ROWS;
+END IF; END $$;
 ";
 
 /// One staged table: its binary `COPY` into the staging table and the merge into the
@@ -514,9 +516,10 @@ impl PostgresStore {
         }
         let target = describe(&config);
         let mgr_config = ManagerConfig {
-            // A connection handed back mid-transaction (an error between BEGIN and COMMIT)
-            // must not carry it to its next user.
-            recycling_method: RecyclingMethod::Custom("ROLLBACK".into()),
+            // Every path that can fail between BEGIN and COMMIT closes its connection instead
+            // of returning it (`with_conn`, the batch's drop, load), so a pooled connection
+            // is never mid-transaction and the fast check (still open?) is enough.
+            recycling_method: RecyclingMethod::Fast,
         };
         let mgr = match config.get_ssl_mode() {
             SslMode::Require => {
@@ -592,10 +595,12 @@ impl PostgresStore {
 
 async fn apply_migrations(conn: &Client) -> Result<(), StoreError> {
     conn.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version INTEGER PRIMARY KEY,
-            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        )",
+        "DO $$ BEGIN IF to_regclass('schema_migrations') IS NULL THEN
+            CREATE TABLE schema_migrations (
+                version INTEGER PRIMARY KEY,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+        END IF; END $$",
     )
     .await
     .map_err(db)?;
@@ -1218,17 +1223,19 @@ async fn read(conn: &Client, t: &str, sink: &mut dyn FnMut(Changeset)) -> Result
 }
 
 impl PostgresStore {
-    /// Runs `f` on a pooled connection.
-    fn with_conn<T, F>(
+    /// Runs `f` on a pooled connection. On an error the connection is closed rather than
+    /// returned to the pool, so a transaction `f` left open never reaches another caller.
+    fn with_conn<T>(
         &self,
-        f: impl FnOnce(deadpool_postgres::Object) -> F,
-    ) -> Result<T, StoreError>
-    where
-        F: Future<Output = Result<T, StoreError>>,
-    {
+        f: impl AsyncFnOnce(&Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.block_on(async {
             let conn = self.pool.get().await.map_err(pool_err)?;
-            f(conn).await
+            let r = f(&conn).await;
+            if r.is_err() {
+                drop(deadpool_postgres::Object::take(conn));
+            }
+            r
         })
     }
 }
@@ -1282,7 +1289,7 @@ impl Store for PostgresStore {
 
     fn meta(&self, tenant: &TenantId) -> Result<Option<TenantMeta>, StoreError> {
         let t = tenant.as_str();
-        self.with_conn(|conn| async move { read_meta(&conn, t).await })
+        self.with_conn(async |conn| read_meta(conn, t).await)
     }
 
     fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError> {
@@ -1298,7 +1305,7 @@ impl Store for PostgresStore {
 
     fn report_settings(&self, tenant: &TenantId) -> Result<ReportSettings, StoreError> {
         let t = tenant.as_str();
-        self.with_conn(|conn| async move {
+        self.with_conn(async |conn| {
             let row = conn
                 .query_opt(
                     "SELECT display_concealed_names FROM report_settings WHERE tid = $1",
@@ -1322,7 +1329,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
         let v = settings.display_concealed_names;
-        self.with_conn(|conn| async move {
+        self.with_conn(async |conn| {
             conn.execute(
                 "INSERT INTO report_settings (tid, display_concealed_names) VALUES ($1, $2)
                  ON CONFLICT (tid) DO UPDATE SET display_concealed_names = EXCLUDED.display_concealed_names",
@@ -1335,7 +1342,7 @@ impl Store for PostgresStore {
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
-        self.with_conn(|conn| async move {
+        self.with_conn(async |conn| {
             let rows = conn
                 .query("SELECT tid FROM tenants ORDER BY tid", &[])
                 .await
@@ -1353,7 +1360,7 @@ impl Store for PostgresStore {
 
     fn stats(&self, tenant: &TenantId) -> Result<Option<TenantStats>, StoreError> {
         let t = tenant.as_str();
-        self.with_conn(|conn| async move {
+        self.with_conn(async |conn| {
             conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .await
                 .map_err(db)?;
@@ -1398,38 +1405,26 @@ impl Store for PostgresStore {
 
     fn delete_tenant(&self, tenant: &TenantId) -> Result<bool, StoreError> {
         let t = tenant.as_str();
-        self.with_conn(|conn| async move {
-            let run = async {
-                conn.batch_execute("BEGIN").await.map_err(db)?;
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                    &[&TENANT_LOCK, &t],
-                )
-                .await
-                .map_err(db)?;
-                let mut removed = 0u64;
-                for table in TENANT_TABLES {
-                    removed += conn
-                        .execute(&format!("DELETE FROM {table} WHERE tid = $1"), &[&t])
-                        .await
-                        .map_err(db)?;
-                }
-                conn.batch_execute("COMMIT").await.map_err(db)?;
-                Ok::<bool, StoreError>(removed > 0)
+        self.with_conn(async |conn| {
+            conn.batch_execute("BEGIN").await.map_err(db)?;
+            conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&TENANT_LOCK, &t],
+            )
+            .await
+            .map_err(db)?;
+            let mut removed = 0u64;
+            for table in TENANT_TABLES {
+                removed += conn
+                    .execute(&format!("DELETE FROM {table} WHERE tid = $1"), &[&t])
+                    .await
+                    .map_err(db)?;
             }
-            .await;
-            match run {
-                Ok(existed) => {
-                    // The rows are gone for every reader; their bytes stay in the tables'
-                    // pages until (auto)vacuum reuses them: README tells how to erase them.
-                    tracing::info!(tenant = %t, existed, "tenant deleted from PostgreSQL");
-                    Ok(existed)
-                }
-                Err(e) => {
-                    drop(deadpool_postgres::Object::take(conn));
-                    Err(e)
-                }
-            }
+            conn.batch_execute("COMMIT").await.map_err(db)?;
+            // The rows are gone for every reader; their bytes stay in the tables' pages
+            // until vacuum reuses them: the README tells how to erase them.
+            tracing::info!(tenant = %t, existed = removed > 0, "tenant deleted from PostgreSQL");
+            Ok(removed > 0)
         })
     }
 
@@ -1441,7 +1436,7 @@ impl Store for PostgresStore {
     }
 
     fn ping(&self) -> Result<(), StoreError> {
-        self.with_conn(|conn| async move {
+        self.with_conn(async |conn| {
             conn.simple_query("SELECT 1").await.map_err(db)?;
             Ok(())
         })
