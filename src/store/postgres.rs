@@ -1364,7 +1364,7 @@ impl Store for PostgresStore {
             conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .await
                 .map_err(db)?;
-            let Some(meta) = read_meta(&conn, t).await? else {
+            let Some(meta) = read_meta(conn, t).await? else {
                 conn.batch_execute("COMMIT").await.map_err(db)?;
                 return Ok(None);
             };
