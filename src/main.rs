@@ -74,6 +74,9 @@ enum Command {
         /// The backup file to write (a tar archive).
         #[arg(long)]
         out: PathBuf,
+        /// Refused with a PostgreSQL store: back the database up with pg_dump.
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// Write one tenant as ingest NDJSON (re-ingested into an empty store of either kind, it
     /// gives the same reports): moves tenants between SQLite and PostgreSQL.
@@ -412,7 +415,17 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(a) => generate_cmd(a),
         Command::App(a) => app(a),
         Command::Tenants(a) => tenants_cmd(a),
-        Command::Backup { data, out } => {
+        Command::Backup {
+            data,
+            out,
+            database,
+        } => {
+            if database.kind().is_postgres() {
+                // Without connecting (which would create the schema in that database).
+                bail!(
+                    "the store is a PostgreSQL database: back it up with pg_dump and restore it with pg_restore (see the README), and copy the data dir's keys/, apps.json, public-url and tls/ beside it; `reportroot backup` copies only the embedded SQLite store"
+                );
+            }
             let summary = reportroot::lifecycle::backup(&data, &out)?;
             for (name, len) in &summary.files {
                 println!("{name}\t{len}");
