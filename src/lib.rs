@@ -12,6 +12,8 @@
 //! - [`engine`]: per-tenant in-memory state (user ordinals, roaring bitmaps per service and
 //!   day), batch planning, the validate → commit → apply registry, and streamed ingest
 //!   (blocks parsed on every core while the previous block is planned).
+//! - [`audit`]: the audit trail's hash chain (entry hashes, verification, erasure digests),
+//!   pure; the store appends entries in the transaction of the change they record.
 //! - [`reports`]: the report computations, pure functions of a tenant's state.
 //! - [`store`]: the durable [`store::Store`] trait and its engines (SQLite embedded, or
 //!   PostgreSQL with `--database-url`).
@@ -24,6 +26,7 @@
 //! - [`tls`]: rustls configuration, the self-signed certificate set, the TLS listener.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod engine;
 pub mod export;

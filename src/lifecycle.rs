@@ -208,3 +208,48 @@ fn allowed(name: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && !n.contains('/'));
     plain && known
 }
+
+/// The data dir's owner lock (`DATA/lock`, an exclusive advisory lock held for the life of
+/// the process): one process owns a data dir, because the server keeps its tenants in
+/// memory and would serve stale reports if another process wrote the store beside it.
+/// `serve`, `ingest` and `tenants delete|erase` take it; `backup`, `restore` (into an empty dir), `tenants
+/// list|show` and `audit` only read the store and do not. The lock goes with the process,
+/// however it ends (the kernel releases it), so a crash never leaves a dir locked.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: File,
+}
+
+impl DataDirLock {
+    /// Takes the lock, or says which process holds it.
+    pub fn acquire(data: &Path, what: &str) -> Result<DataDirLock, LifecycleError> {
+        std::fs::create_dir_all(data).map_err(io(data))?;
+        let path = data.join("lock");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(LifecycleError::Refused(format!(
+                    "{} is in use by another reportroot process ({}); stop it first, or use the HTTP API of the running server",
+                    data.display(),
+                    holder.trim()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+        }
+        // Who holds it, for the message above (informative only).
+        use std::io::{Seek, Write};
+        let _ = file.set_len(0);
+        let _ = file.seek(std::io::SeekFrom::Start(0));
+        let _ = write!(file, "pid {}: {what}", std::process::id());
+        Ok(DataDirLock { _file: file })
+    }
+}

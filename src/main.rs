@@ -81,6 +81,8 @@ enum Command {
     /// Write one tenant as ingest NDJSON (re-ingested into an empty store of either kind, it
     /// gives the same reports): moves tenants between SQLite and PostgreSQL.
     Export(ExportArgs),
+    /// Show and verify the audit trail (safe while the server runs).
+    Audit(AuditArgs),
     /// Restore a backup into a new or empty data dir.
     Restore {
         /// A file written by `reportroot backup`.
@@ -89,6 +91,28 @@ enum Command {
         #[arg(long, env = "REPORTROOT_DATA")]
         data: PathBuf,
     },
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+    data: PathBuf,
+    /// Only this tenant's chain.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Check every chain (exit status 1 if an entry was altered, removed or reordered) and
+    /// print each chain's head, to keep elsewhere.
+    #[arg(long)]
+    verify: bool,
+    /// Find the erasure of the user with this id (needs --tenant): the trail names erased
+    /// users only by a keyed digest of their id.
+    #[arg(long, requires = "tenant")]
+    erased: Option<String>,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Subcommand)]
@@ -117,6 +141,19 @@ enum TenantsCommand {
         data: PathBuf,
         #[arg(long)]
         tenant: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Erase one user of a tenant as if never ingested (server stopped; with a server, use
+    /// `DELETE /admin/v1/tenants/{tid}/users/{id}`).
+    Erase {
+        #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// The user's id, as ingested.
+        #[arg(long)]
+        user: String,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -182,6 +219,11 @@ impl DatabaseArgs {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// Keep this many days of activity and daily state before the Report Refresh Date;
+    /// older rows are removed after each batch and daily (at least 180, so every Graph
+    /// period answers in full; default: keep everything).
+    #[arg(long, env = "REPORTROOT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(180..))]
+    retention_days: Option<u32>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "REPORTROOT_LISTEN")]
     listen: SocketAddr,
@@ -415,6 +457,7 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(a) => generate_cmd(a),
         Command::App(a) => app(a),
         Command::Tenants(a) => tenants_cmd(a),
+        Command::Audit(a) => audit_cmd(a),
         Command::Backup {
             data,
             out,
@@ -466,6 +509,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config.connection.request_timeout = a.request_timeout;
     config.throttle = a.throttle;
     config.store = a.database.kind();
+    config.retention_days = a.retention_days;
     if !(0.0..=1.0).contains(&a.chaos_rate) {
         bail!("--chaos-rate must be between 0 and 1");
     }
@@ -536,8 +580,9 @@ fn ingest_file(
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         write_early: true,
     };
+    let audit = reportroot::audit::operator("ingest", "", String::new());
     let outcome = registry
-        .ingest_stream(tid, file, &opts, |read| {
+        .ingest_stream(tid, file, &opts, Some(&audit), |read| {
             bar.set_position(read);
             if read >= len {
                 bar.set_message(format!("committing {}", path.display()));
@@ -550,6 +595,7 @@ fn ingest_file(
 
 fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let tid = tenant(&a.tenant)?;
+    let _lock = reportroot::lifecycle::DataDirLock::acquire(&a.data, "ingest")?;
     let kind = a.database.kind();
     let registry = Registry::new(kind.open(&a.data)?, kind.snapshot_dir(&a.data));
     for f in &a.files {
@@ -700,6 +746,7 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
         generate_to(&opts, None, &mut f, "generating demo tenant")?;
     }
     {
+        let _lock = reportroot::lifecycle::DataDirLock::acquire(&data, "demo ingest")?;
         let kind = a.database.kind();
         let registry = Registry::new(kind.open(&data)?, kind.snapshot_dir(&data));
         let (n, _) = ingest_file(&registry, &tid, &file, Limits::default(), BULK_BLOCK_BYTES)?;
@@ -816,13 +863,144 @@ fn tenants_cmd(cmd: TenantsCommand) -> anyhow::Result<()> {
         } => {
             let tid = tenant(&t)?;
             let store = existing_store(&data, &database)?;
+            let _lock = reportroot::lifecycle::DataDirLock::acquire(&data, "tenants delete")?;
             let registry = Registry::new(store, database.kind().snapshot_dir(&data));
-            if !registry.delete_tenant(&tid, || {})? {
+            let audit = reportroot::audit::operator("tenant.delete", tid.as_str(), "{}".into());
+            if !registry.delete_tenant(&tid, &audit, || {})? {
                 bail!("no data is stored for tenant {tid}");
             }
             println!("deleted tenant {tid}");
         }
+        TenantsCommand::Erase {
+            data,
+            tenant: t,
+            user,
+            database,
+        } => {
+            let tid = tenant(&t)?;
+            let store = existing_store(&data, &database)?;
+            let _lock = reportroot::lifecycle::DataDirLock::acquire(&data, "tenants erase")?;
+            let authority = Authority::open(&data)?;
+            let digest =
+                reportroot::audit::erasure_digest(authority.link_secret(), tid.as_str(), &user);
+            let registry = Registry::new(store, database.kind().snapshot_dir(&data));
+            let audit = reportroot::audit::operator("user.erase", &digest, "{}".into());
+            match registry.erase_user(&tid, &user, &audit, || {})? {
+                Some(e) => println!(
+                    "erased the user from tenant {tid} (data version {}, {} OneDrive account(s) removed with them); audit digest {digest}",
+                    e.version, e.sites
+                ),
+                None => bail!("tenant {tid} holds no user with that id"),
+            }
+        }
     }
+    Ok(())
+}
+
+fn audit_cmd(a: AuditArgs) -> anyhow::Result<()> {
+    use reportroot::api::audit_log::entry_json;
+    let store = existing_store(&a.data, &a.database)?;
+    let tid = a.tenant.as_deref().map(tenant).transpose()?;
+    let entries = match &tid {
+        Some(t) => {
+            let mut all: Vec<reportroot::store::AuditEntry> = Vec::new();
+            loop {
+                let after = all.last().map_or(0, |e| e.seq);
+                let page = store.audit_entries(Some(t), after, 10_000)?;
+                let n = page.len();
+                all.extend(page);
+                if n < 10_000 {
+                    break all;
+                }
+            }
+        }
+        // Every tenant in one read: an operator's command over a trail of modest size.
+        None => store.audit_entries(None, 0, usize::MAX >> 1)?,
+    };
+    let digest = match (&a.erased, &tid) {
+        (Some(id), Some(t)) => Some(reportroot::audit::erasure_digest(
+            Authority::open(&a.data)?.link_secret(),
+            t.as_str(),
+            id,
+        )),
+        _ => None,
+    };
+    for e in &entries {
+        if let Some(d) = &digest
+            && !(e.record.action == "user.erase" && &e.record.target == d)
+        {
+            continue;
+        }
+        if a.json {
+            println!("{}", serde_json::to_string(&entry_json(e))?);
+        } else {
+            let v = entry_json(e);
+            println!(
+                "{} #{} {} {} by {} [{}] {} {}",
+                e.tenant,
+                e.seq,
+                v["activityDateTime"].as_str().unwrap_or("-"),
+                e.record.action,
+                if e.record.actor_name.is_empty() {
+                    "-"
+                } else {
+                    &e.record.actor_name
+                },
+                if e.record.app_id.is_empty() {
+                    "-"
+                } else {
+                    &e.record.app_id
+                },
+                e.record.target,
+                e.record.details
+            );
+        }
+    }
+    if let Some(d) = &digest {
+        let found = entries
+            .iter()
+            .any(|e| e.record.action == "user.erase" && &e.record.target == d);
+        if !found {
+            bail!("no erasure of that user is recorded for this tenant (digest {d})");
+        }
+    }
+    if a.verify {
+        match reportroot::audit::verify(&entries) {
+            Ok(heads) => {
+                for (t, seq, hash) in heads {
+                    println!(
+                        "verified {t}: {seq} entries, head {}",
+                        reportroot::audit::hex(&hash)
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("audit chain broken: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records an app registration change in the store's audit trail.
+fn audit_app(
+    data: &Path,
+    tid: &TenantId,
+    action: &str,
+    client_id: &str,
+    details: String,
+) -> anyhow::Result<()> {
+    // The store the server uses: PostgreSQL when REPORTROOT_DATABASE_URL names one.
+    let kind = StoreKind::from_url(
+        std::env::var("REPORTROOT_DATABASE_URL").ok(),
+        std::env::var_os("REPORTROOT_DATABASE_CA").map(PathBuf::from),
+    );
+    let store = kind.open(data)?;
+    store.audit(
+        tid,
+        &reportroot::audit::operator(action, client_id, details),
+    )?;
     Ok(())
 }
 
@@ -837,6 +1015,13 @@ fn app(cmd: AppCommand) -> anyhow::Result<()> {
         } => {
             let tid = tenant(&t)?;
             let new = apps::add(&data, tid.as_str(), &name, &roles)?;
+            audit_app(
+                &data,
+                &tid,
+                "app.register",
+                &new.client_id,
+                serde_json::json!({ "name": new.name, "roles": roles }).to_string(),
+            )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&new)?);
             } else {
@@ -883,6 +1068,7 @@ fn app(cmd: AppCommand) -> anyhow::Result<()> {
             if !apps::remove(&data, tid.as_str(), &client_id)? {
                 bail!("no app {client_id} in tenant {tid}");
             }
+            audit_app(&data, &tid, "app.remove", &client_id, "{}".into())?;
             println!("removed {client_id}");
         }
     }

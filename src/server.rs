@@ -17,6 +17,7 @@ use crate::tls::{TlsError, TlsListener, TlsSource};
 
 /// How often changed tenants are snapshotted while serving.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -42,6 +43,8 @@ pub struct Config {
     pub connection: ConnectionLimits,
     /// Where tenants are stored (the embedded SQLite file in `data_dir` by default).
     pub store: StoreKind,
+    /// `--retention-days`: history kept before the Report Refresh Date (`None`: all).
+    pub retention_days: Option<u32>,
 }
 
 /// Limits on connections and requests, applied by the HTTP server itself.
@@ -84,6 +87,7 @@ impl Config {
             chaos: None,
             connection: ConnectionLimits::default(),
             store: StoreKind::Sqlite,
+            retention_days: None,
         }
     }
 }
@@ -104,6 +108,8 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Lifecycle(#[from] crate::lifecycle::LifecycleError),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -119,6 +125,8 @@ pub struct Server {
     local_addr: SocketAddr,
     limits: ConnectionLimits,
     registry: Arc<Registry>,
+    /// Held while the server runs: one process owns a data dir.
+    _lock: crate::lifecycle::DataDirLock,
 }
 
 impl Server {
@@ -138,13 +146,16 @@ impl Server {
             chaos,
             connection,
             store,
+            retention_days,
         } = config;
+        let lock = crate::lifecycle::DataDirLock::acquire(&data_dir, "serve")?;
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_string());
         let dir = data_dir.clone();
         let remembered = public_url.clone();
         let (registry, authority) =
             tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
-                let registry = Registry::new(store.open(&dir)?, store.snapshot_dir(&dir));
+                let registry = Registry::new(store.open(&dir)?, store.snapshot_dir(&dir))
+                    .with_retention(retention_days);
                 let tenants = registry.warm_up()?;
                 tracing::info!(tenants, data_dir = %dir.display(), postgres = store.is_postgres(), "store opened");
                 if let Some(u) = &remembered {
@@ -198,6 +209,7 @@ impl Server {
             local_addr,
             limits: connection,
             registry,
+            _lock: lock,
         })
     }
 
@@ -233,11 +245,27 @@ impl Server {
                 }
             }
         });
+        // Retention at start-up and then daily (data also ages only when R moves, which only
+        // a batch does, and each batch applies retention itself).
+        let registry = self.registry.clone();
+        let retention = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETENTION_EVERY);
+            loop {
+                tick.tick().await;
+                let r = registry.clone();
+                match tokio::task::spawn_blocking(move || r.retain_all()).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e, "applying retention failed"),
+                    Err(e) => tracing::warn!(error = %e, "retention task failed"),
+                    Ok(Ok(_)) => {}
+                }
+            }
+        });
         match self.listener {
             Listener::Plain(l) => serve_loop(l, self.app, self.limits, shutdown).await,
             Listener::Tls(l) => serve_loop(l, self.app, self.limits, shutdown).await,
         }
         snapshots.abort();
+        retention.abort();
         let r = self.registry.clone();
         match tokio::task::spawn_blocking(move || r.snapshot_changed()).await {
             Ok(Err(e)) => tracing::warn!(error = %e, "writing snapshots at shutdown failed"),

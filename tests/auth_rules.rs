@@ -327,16 +327,16 @@ async fn report_auth_table() {
     for (name, auth, want) in &table {
         for path in &paths {
             // The beta legacy endpoint answers 200 JSON when accepted.
-            if *path == legacy_beta {
-                if let Want::Ok = want {
-                    let mut req = srv.client().get(srv.url(path));
-                    if let Some(a) = auth {
-                        req = req.header("authorization", a);
-                    }
-                    let resp = req.send().await.unwrap();
-                    assert_eq!(resp.status().as_u16(), 200, "{name} on {path}");
-                    continue;
+            if *path == legacy_beta
+                && let Want::Ok = want
+            {
+                let mut req = srv.client().get(srv.url(path));
+                if let Some(a) = auth {
+                    req = req.header("authorization", a);
                 }
+                let resp = req.send().await.unwrap();
+                assert_eq!(resp.status().as_u16(), 200, "{name} on {path}");
+                continue;
             }
             check_report(&srv, path, name, auth.clone(), want).await;
         }

@@ -233,7 +233,7 @@ fn ingest_in_blocks_equals_one_block_and_refuses_whole() {
         let text = std::fs::read(&file).unwrap();
         let batch =
             reportroot::ingest::parse_batch(&text, &reportroot::ingest::Limits::default()).unwrap();
-        registry.ingest(&tenant, &batch).unwrap();
+        registry.ingest(&tenant, &batch, None).unwrap();
         let stored = |dir: &std::path::Path| {
             let store = reportroot::store::SqliteStore::open(dir).unwrap();
             let mut all = Vec::new();

@@ -267,12 +267,12 @@ async fn a_bulk_load_failing_late_rolls_back_everything_written_early() {
             threads: 2,
             write_early: true,
         };
-        let err = registry.ingest_stream(&tid, nd.as_bytes(), &opts, |_| {});
+        let err = registry.ingest_stream(&tid, nd.as_bytes(), &opts, None, |_| {});
         assert!(err.is_err(), "the unknown user is refused");
         assert_eq!(registry.store().meta(&tid).expect("meta"), None);
         // The tenant is not locked: the next batch goes through at once.
         let ok = registry
-            .ingest_stream(&tid, good.as_bytes(), &opts, |_| {})
+            .ingest_stream(&tid, good.as_bytes(), &opts, None, |_| {})
             .expect("a good batch after the failed one");
         assert!(ok.ingested > 0);
     })
@@ -292,11 +292,13 @@ async fn deleting_a_tenant_removes_every_row_of_it_and_nothing_else() {
     ingest_ok(&srv, TENANT_B, &tenant_ndjson(60, 2)).await;
     show_names(&srv, TENANT_A).await;
     let b_before = all_reports(&srv, TENANT_B).await;
+    // Every table but the audit trail, which outlives a deletion by design.
     let tables = db.query_strings(
         "SELECT table_name FROM information_schema.tables
-         WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY 1",
+         WHERE table_schema = 'public' AND table_name NOT IN ('schema_migrations', 'audit_log')
+         ORDER BY 1",
     );
-    assert_eq!(tables.len(), 13, "{tables:?}");
+    assert_eq!(tables.len(), 14, "{tables:?}");
     let rows_of = |tid: &str| -> u64 {
         tables
             .iter()
@@ -319,6 +321,13 @@ async fn deleting_a_tenant_removes_every_row_of_it_and_nothing_else() {
         .expect("delete");
     assert_eq!(resp.status().as_u16(), 204);
     assert_eq!(rows_of(TENANT_A), 0, "no row of the deleted tenant is left");
+    assert_eq!(
+        db.query_strings(&format!(
+            "SELECT action FROM audit_log WHERE tid = '{TENANT_A}' ORDER BY seq DESC LIMIT 1"
+        )),
+        vec!["tenant.delete"],
+        "the deletion is on the tenant's audit trail"
+    );
     assert_eq!(rows_of(TENANT_B), b_rows);
     let resp = srv
         .client()
@@ -370,17 +379,17 @@ async fn batches_of_one_tenant_are_serialized_across_stores() {
             let started = Instant::now();
             let w = b2.begin(&t2).expect("b begins");
             let waited = started.elapsed();
-            (waited, w.finish(&[], &[], &[], &meta))
+            (waited, w.finish(&[], &[], &[], &meta, None))
         });
         // Another tenant is not held up.
         let started = Instant::now();
         b.begin(&other)
             .expect("other tenant")
-            .finish(&[], &[], &[], &meta)
+            .finish(&[], &[], &[], &meta, None)
             .expect("other tenant commits");
         assert!(started.elapsed() < Duration::from_secs(2));
         std::thread::sleep(Duration::from_millis(600));
-        wa.finish(&[], &[], &[], &meta).expect("a commits");
+        wa.finish(&[], &[], &[], &meta, None).expect("a commits");
         let (waited, result) = waiter.join().expect("b's thread");
         assert!(
             waited >= Duration::from_millis(500),
@@ -424,7 +433,7 @@ async fn nodes_starting_together_migrate_once() {
     .expect("task");
     assert_eq!(
         db.query_strings("SELECT count(*) FROM schema_migrations"),
-        vec!["1"]
+        vec!["2"]
     );
 }
 
@@ -453,7 +462,7 @@ async fn every_table_is_keyed_by_tenant_first() {
            AND t.table_name <> 'schema_migrations'
          ORDER BY 1",
     );
-    assert_eq!(first_key_columns.len(), 13, "{first_key_columns:?}");
+    assert_eq!(first_key_columns.len(), 15, "{first_key_columns:?}");
     for t in &first_key_columns {
         assert!(
             t.ends_with(":tid"),
@@ -467,7 +476,9 @@ async fn every_table_is_keyed_by_tenant_first() {
 /// PostgreSQL schema declares `tid` first in every primary key.
 #[test]
 fn every_statement_on_a_tenant_table_is_scoped_by_tenant() {
-    const TABLES: [&str; 13] = [
+    const TABLES: [&str; 15] = [
+        "retention",
+        "audit_log",
         "users",
         "service_licenses",
         "product_assignments",
@@ -513,7 +524,11 @@ fn every_statement_on_a_tenant_table_is_scoped_by_tenant() {
                         stmt.contains(&format!("INTO {} (TID,", table.to_ascii_uppercase()))
                             || stmt.contains("INTO {TABLE} (TID,")
                     }
-                    _ => stmt.contains("WHERE TID = "),
+                    // `WHERE tid = $1`, `WHERE d.tid = $1`, or the operator's optional
+                    // filter `WHERE ($1 IS NULL OR tid = $1)`.
+                    _ => stmt.split_once(" WHERE ").is_some_and(|(_, w)| {
+                        w.starts_with("TID = ") || w.contains(".TID = ") || w.contains(" OR TID = ")
+                    }),
                 };
                 assert!(ok, "{file}: not scoped by tenant: {sql}");
             }

@@ -52,15 +52,20 @@ fn route_label(path: &str) -> &'static str {
     }
 }
 
+/// The request's `request-id`, for handlers (the audit trail records it).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 pub async fn request_context(
     State(state): State<Arc<AppState>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     // A v4 UUID from the thread's RNG: no system call per request.
     let request_id = uuid::Builder::from_random_bytes(rand::random())
         .into_uuid()
         .to_string();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
     let client_request_id = req
         .headers()
         .get("client-request-id")

@@ -8,6 +8,8 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use serde_json::{Value, json};
 
+use super::audit_log::record;
+use super::context::RequestId;
 use super::reports::bearer_claims;
 use super::{ApiError, AppState};
 use crate::auth::policy;
@@ -24,6 +26,7 @@ pub async fn ingest(
         .and_then(|p| p.strip_suffix("/ingest"))
         .unwrap_or_default();
     let claims = bearer_claims(&state, req.headers()).await?;
+    let rid = req.extensions().get::<RequestId>().cloned();
     let tid = TenantId::parse(tid_raw)
         .ok_or_else(|| ApiError::BadRequest(format!("'{tid_raw}' is not a valid tenant id.")))?;
     policy::write_report_data(&claims, &tid)?;
@@ -56,6 +59,7 @@ pub async fn ingest(
         })?;
 
     let st = state.clone();
+    let claims_for_audit = claims.clone();
     let limits = state.settings.ingest_limits;
     let outcome = tokio::task::spawn_blocking(move || {
         // Big bodies are parsed on every core, in blocks pipelined with planning.
@@ -71,7 +75,10 @@ pub async fn ingest(
             threads,
             write_early: false,
         };
-        st.registry.ingest_stream(&tid, &body[..], &opts, |_| {})
+        // The registry fills in the batch's figures.
+        let audit = record(&claims_for_audit, rid.as_ref(), "ingest", "", String::new());
+        st.registry
+            .ingest_stream(&tid, &body[..], &opts, Some(&audit), |_| {})
     })
     .await?;
     match outcome {

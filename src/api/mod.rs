@@ -3,6 +3,7 @@
 //! HTTP, Graph JSON, CSV and OData, and only
 //! [`error`] maps errors to statuses and Graph codes.
 
+pub mod audit_log;
 mod cache;
 mod chaos;
 mod context;
@@ -112,6 +113,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/v1/tenants/{tid}",
             get(tenants::show).delete(tenants::delete),
         )
+        .route(
+            "/admin/v1/tenants/{tid}/users/{id}",
+            axum::routing::delete(tenants::erase_user),
+        )
+        .route("/admin/v1/tenants/{tid}/auditLog", get(audit_log::list))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         // Outermost last: the request context wraps fault injection, so injected errors get

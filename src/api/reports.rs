@@ -370,7 +370,9 @@ pub async fn report(
         if let Some(next) = next {
             body.insert("@odata.nextLink".into(), Value::from(next));
         }
-        return Ok(Json(Value::Object(body)).into_response());
+        let mut resp = Json(Value::Object(body)).into_response();
+        note_retention(&state, &tid, call, &mut resp);
+        return Ok(resp);
     }
     let entry = current_entry(&state, key).await?;
     if matches_etag(&headers, &entry.etag) {
@@ -386,8 +388,11 @@ pub async fn report(
         let mut resp = Json(body).into_response();
         resp.headers_mut()
             .insert(header::ETAG, etag_header(&entry.etag));
+        note_retention(&state, &tid, call, &mut resp);
         return Ok(resp);
     }
+    let mut resp = (StatusCode::FOUND, [(header::CONTENT_TYPE, "text/plain")]).into_response();
+    note_retention(&state, &tid, call, &mut resp);
     let link = Link {
         tenant: tid,
         call,
@@ -397,7 +402,6 @@ pub async fn report(
     };
     let token = links::sign(state.verifier.authority().link_secret(), &link);
     let location = format!("{base}/data/download/{token}");
-    let mut resp = (StatusCode::FOUND, [(header::CONTENT_TYPE, "text/plain")]).into_response();
     let h = resp.headers_mut();
     h.insert(header::ETAG, etag_header(&entry.etag));
     h.insert(
@@ -406,6 +410,36 @@ pub async fn report(
             .map_err(|e| ApiError::Internal(format!("location header: {e}")))?,
     );
     Ok(resp)
+}
+
+/// The header saying a report answers with what retention left: `Reportroot-Retained-From`
+/// (the first day kept) on a detail report once anything was removed (a Last Activity Date
+/// may have been older), and on a summary report whose window starts before that day.
+pub const RETAINED_FROM: &str = "reportroot-retained-from";
+
+fn note_retention(
+    state: &AppState,
+    tid: &TenantId,
+    call: crate::reports::Call,
+    resp: &mut Response,
+) {
+    let Some(shared) = state.registry.loaded(tid) else {
+        return;
+    };
+    let (retained, r) = {
+        let s = shared.read().unwrap_or_else(|p| p.into_inner());
+        (s.retained_from(), s.refresh_date())
+    };
+    let Some(retained) = retained else { return };
+    let reaches_back = match (call.def().kind, call.args, r) {
+        (Kind::Detail, _, _) => true,
+        (_, Args::Period(p), Some(r)) => r.minus(p.days() - 1) < retained,
+        (_, Args::Date(d), _) => d < retained,
+        _ => false,
+    };
+    if reaches_back && let Ok(v) = HeaderValue::from_str(&retained.to_string()) {
+        resp.headers_mut().insert(RETAINED_FROM, v);
+    }
 }
 
 fn not_modified(etag: &str) -> Response {

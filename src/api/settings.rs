@@ -46,6 +46,7 @@ pub async fn get(
 
 pub async fn patch(
     State(state): State<Arc<AppState>>,
+    rid: Option<axum::Extension<super::context::RequestId>>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -79,12 +80,20 @@ pub async fn patch(
     }
     if let Some(display_concealed_names) = concealed {
         let st = state.clone();
+        let audit = super::audit_log::record(
+            &claims,
+            rid.as_deref(),
+            "reportSettings.update",
+            "",
+            format!("{{\"displayConcealedNames\":{display_concealed_names}}}"),
+        );
         tokio::task::spawn_blocking(move || {
             st.registry.set_report_settings(
                 &tid,
                 ReportSettings {
                     display_concealed_names,
                 },
+                &audit,
             )
         })
         .await??;

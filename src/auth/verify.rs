@@ -42,6 +42,12 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default)]
     pub nbf: Option<u64>,
+    /// The caller's object id (a user, or an app's service principal): for the audit trail.
+    #[serde(default)]
+    pub oid: Option<String>,
+    /// The app's display name: for the audit trail.
+    #[serde(default)]
+    pub app_displayname: Option<String>,
 }
 
 impl Claims {
@@ -246,10 +252,8 @@ impl External {
             }
             due
         };
-        if due {
-            if let Err(e) = self.fetch().await {
-                tracing::warn!(error = %e, "refreshing the external issuer's keys failed");
-            }
+        if due && let Err(e) = self.fetch().await {
+            tracing::warn!(error = %e, "refreshing the external issuer's keys failed");
         }
         Ok(self
             .keys

@@ -6,6 +6,7 @@
 
 mod client_windows;
 mod compact;
+mod erase;
 mod registry;
 pub mod snapshot;
 mod state;
@@ -15,6 +16,7 @@ mod usage_days;
 
 pub use client_windows::ClientWindows;
 pub use compact::{Deleted, Held};
+pub use erase::Erasure;
 pub use registry::{EngineError, Feeder, IngestOutcome, Registry};
 pub use state::{
     ActivationState, Licensed, MailboxFacts, Planner, SiteFacts, TenantState, UserState,

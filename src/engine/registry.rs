@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use super::snapshot::{self, SnapshotError};
-use super::{Planner, TenantState};
+use super::{Erasure, Planner, TenantState};
 use crate::ingest::{IngestError, Numbered};
 use crate::model::{Day, TenantId};
-use crate::store::{BatchWriter, ReportSettings, Store, StoreError, TenantStats};
+use crate::store::{
+    AuditRecord, BatchWriter, Changeset, Pruned, ReportSettings, Store, StoreError, TenantStats,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -41,7 +43,21 @@ pub struct Registry {
     snapshotted: Mutex<HashMap<TenantId, u64>>,
     /// Each tenant's report settings, read from the store once.
     settings: Mutex<HashMap<TenantId, ReportSettings>>,
+    /// `--retention-days`: day rows older than R minus this many days are dropped.
+    retention_days: Option<u32>,
 }
+
+/// The answer to an erasure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Erased {
+    /// OneDrive accounts that went with the user.
+    pub sites: usize,
+    pub version: u64,
+}
+
+/// The retention floor ([`Registry::with_retention`]): Graph's longest period must still
+/// answer in full.
+pub const MIN_RETENTION_DAYS: u32 = 180;
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, snapshots: Option<PathBuf>) -> Registry {
@@ -51,7 +67,118 @@ impl Registry {
             snapshots,
             snapshotted: Mutex::new(HashMap::new()),
             settings: Mutex::new(HashMap::new()),
+            retention_days: None,
         }
+    }
+
+    /// Keeps `days` days of history before R (at least [`MIN_RETENTION_DAYS`]; larger
+    /// values are taken as given), pruning after each batch and on [`Registry::retain_all`].
+    pub fn with_retention(mut self, days: Option<u32>) -> Registry {
+        self.retention_days = days.map(|d| d.max(MIN_RETENTION_DAYS));
+        self
+    }
+
+    /// The first day retention keeps for a tenant with Report Refresh Date `r`.
+    fn retention_floor(&self, r: Option<Day>) -> Option<Day> {
+        Some(r?.minus(i32::try_from(self.retention_days?).unwrap_or(i32::MAX)))
+    }
+
+    /// Applies retention to a write-locked tenant: store first (one transaction with its
+    /// audit entry), then memory.
+    fn prune_locked(
+        &self,
+        state: &mut TenantState,
+        audit: &AuditRecord,
+    ) -> Result<Pruned, EngineError> {
+        let Some(before) = self.retention_floor(state.refresh_date()) else {
+            return Ok(Pruned::default());
+        };
+        if state.earliest_day().is_none_or(|d| d >= before) {
+            return Ok(Pruned::default());
+        }
+        let mut a = audit.clone();
+        a.action = "retention.prune".into();
+        a.target = String::new();
+        let pruned = self.store.prune(state.tenant(), before, &a)?;
+        if pruned.rows > 0 {
+            state.prune(before);
+            state.retained_from = state.retained_from.max(Some(before));
+            state.warm();
+            tracing::info!(tenant = %state.tenant(), %before, rows = pruned.rows, "retention applied");
+        }
+        Ok(pruned)
+    }
+
+    /// Applies retention to every stored tenant (at start-up and daily).
+    pub fn retain_all(&self) -> Result<u64, EngineError> {
+        if self.retention_days.is_none() {
+            return Ok(0);
+        }
+        let mut rows = 0;
+        for tid in self.store.tenants()? {
+            let shared = self.tenant(&tid)?;
+            let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
+            let audit = crate::audit::operator("retention.prune", "", String::new());
+            let audit = AuditRecord {
+                actor_name: "reportroot (retention)".into(),
+                ..audit
+            };
+            rows += self.prune_locked(&mut state, &audit)?.rows;
+        }
+        Ok(rows)
+    }
+
+    /// Erases one user as if never ingested (see [`Erasure`]): the store's rows of the tenant
+    /// are rewritten in one durable transaction with the audit entry, under the tenant's
+    /// write lock; then memory is replaced, `forget` drops cached reports, and the snapshot
+    /// is rewritten. `None`: no such user.
+    pub fn erase_user(
+        &self,
+        tid: &TenantId,
+        user_id: &str,
+        audit: &AuditRecord,
+        forget: impl FnOnce(),
+    ) -> Result<Option<Erased>, EngineError> {
+        let shared = self.tenant(tid)?;
+        let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
+        let Some(erasure) = Erasure::plan(&state, user_id) else {
+            return Ok(None);
+        };
+        let started = std::time::Instant::now();
+        let mut chunks: Vec<Changeset> = Vec::new();
+        self.store
+            .load(tid, &mut |c| chunks.push(erasure.chunk(c)))?;
+        let meta = Erasure::meta(state.meta, &chunks);
+        for c in &mut chunks {
+            c.meta = meta;
+        }
+        self.store.rewrite_tenant(tid, &chunks, &meta, audit)?;
+        let mut fresh = TenantState::empty(tid.clone());
+        for c in chunks {
+            fresh.apply(c);
+        }
+        fresh.meta = meta;
+        fresh.retained_from = state.retained_from;
+        fresh.warm();
+        *state = fresh;
+        forget();
+        if let Some(dir) = &self.snapshots {
+            remove_snapshot(dir, tid);
+            match snapshot::write(dir, &state) {
+                Ok(()) => {
+                    snapshotted.insert(tid.clone(), state.version());
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %tid, error = %e, "writing the snapshot after an erasure failed")
+                }
+            }
+        }
+        tracing::info!(tenant = %tid, sites = erasure.sites_removed(), version = meta.version, ms = started.elapsed().as_secs_f64() * 1e3, "user erased");
+        Ok(Some(Erased {
+            sites: erasure.sites_removed(),
+            version: meta.version,
+        }))
     }
 
     /// A snapshot of the same data version as the store, if there is one.
@@ -78,9 +205,16 @@ impl Registry {
                     .insert(tid.clone(), meta.version);
                 Some(s)
             }
-            Ok(None) => None,
+            // A snapshot of another version (one left by a crash between an erasure's or a
+            // batch's commit and its rewrite) may hold data the store no longer has: remove
+            // it; the tenant is loaded from the store and snapshotted anew.
+            Ok(None) => {
+                remove_snapshot(dir, tid);
+                None
+            }
             Err(e) => {
                 tracing::warn!(tenant = %tid, error = %e, "ignoring the snapshot; loading from the store");
+                remove_snapshot(dir, tid);
                 None
             }
         }
@@ -129,7 +263,7 @@ impl Registry {
             return Ok(t.clone());
         }
         let started = std::time::Instant::now();
-        let state = match self.load_snapshot(tid) {
+        let mut state = match self.load_snapshot(tid) {
             Some(s) => s,
             None => {
                 let mut state = TenantState::empty(tid.clone());
@@ -137,6 +271,12 @@ impl Registry {
                 state
             }
         };
+        match self.store.retained_from(tid) {
+            Ok(d) => state.retained_from = d,
+            Err(e) => {
+                tracing::warn!(tenant = %tid, error = %e, "reading the retention floor failed")
+            }
+        }
         state.warm();
         tracing::info!(tenant = %tid, users = state.users().len(), ms = started.elapsed().as_secs_f64() * 1e3, "tenant loaded");
         let shared = Arc::new(RwLock::new(state));
@@ -170,13 +310,14 @@ impl Registry {
     pub fn delete_tenant(
         &self,
         tid: &TenantId,
+        audit: &AuditRecord,
         forget: impl FnOnce(),
     ) -> Result<bool, EngineError> {
         let shared = self.tenant(tid)?;
         // Lock order as in `snapshot_changed`: the snapshot bookkeeping, then the tenant.
         let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
-        let existed = self.store.delete_tenant(tid)?;
+        let existed = self.store.delete_tenant(tid, audit)?;
         let mut empty = TenantState::empty(tid.clone());
         empty.meta.version = state.version() + 1;
         *state = empty;
@@ -244,9 +385,10 @@ impl Registry {
         &self,
         tid: &TenantId,
         settings: ReportSettings,
+        audit: &AuditRecord,
     ) -> Result<(), EngineError> {
         let mut map = self.settings.lock().unwrap_or_else(|p| p.into_inner());
-        self.store.set_report_settings(tid, &settings)?;
+        self.store.set_report_settings(tid, &settings, audit)?;
         map.insert(tid.clone(), settings);
         Ok(())
     }
@@ -265,8 +407,13 @@ impl Registry {
 
     /// Applies one batch atomically: nothing of a refused or failed batch is kept, and an
     /// `Ok` answer means the batch is durable.
-    pub fn ingest(&self, tid: &TenantId, batch: &[Numbered]) -> Result<IngestOutcome, EngineError> {
-        self.ingest_blocks(tid, false, |feeder| {
+    pub fn ingest(
+        &self,
+        tid: &TenantId,
+        batch: &[Numbered],
+        audit: Option<&AuditRecord>,
+    ) -> Result<IngestOutcome, EngineError> {
+        self.ingest_blocks(tid, false, audit, |feeder| {
             feeder.feed(batch)?;
             Ok(batch.len())
         })
@@ -285,6 +432,7 @@ impl Registry {
         &self,
         tid: &TenantId,
         write_early: bool,
+        audit: Option<&AuditRecord>,
         feed: impl FnOnce(&mut Feeder<'_, '_>) -> Result<usize, EngineError>,
     ) -> Result<IngestOutcome, EngineError> {
         let shared = self.tenant(tid)?;
@@ -302,18 +450,38 @@ impl Registry {
         let Feeder { planner, writer } = feeder;
         let change = planner.finish();
         let t1 = std::time::Instant::now();
+        let audit = audit.map(|a| AuditRecord {
+            action: "ingest".into(),
+            details: format!(
+                "{{\"records\":{records},\"version\":{},\"refreshDate\":{}}}",
+                change.meta.version,
+                change
+                    .meta
+                    .explicit_refresh
+                    .or(change.meta.max_activity)
+                    .map_or("null".to_string(), |d| format!("\"{d}\""))
+            ),
+            ..a.clone()
+        });
         match writer {
             Some(w) => w.finish(
                 &change.activity,
                 &change.counters,
                 &change.clients,
                 &change.meta,
+                audit.as_ref(),
             )?,
-            None => self.store.commit(tid, &change)?,
+            None => self.store.commit(tid, &change, audit.as_ref())?,
         }
         let t2 = std::time::Instant::now();
         state.apply(change);
         state.warm();
+        // Retention after the batch (a failure here leaves the batch durable and is retried
+        // by the next batch and the daily pass).
+        let prune_audit = audit.unwrap_or_else(|| crate::audit::operator("", "", String::new()));
+        if let Err(e) = self.prune_locked(&mut state, &prune_audit) {
+            tracing::warn!(tenant = %tid, error = %e, "retention after the batch failed");
+        }
         tracing::debug!(
             tenant = %tid,
             records,

@@ -160,6 +160,9 @@ pub struct TenantState {
     /// Per day of the 180 up to R, the mailbox and site totals.
     pub(super) usage_days: UsageDays,
     pub(super) meta: TenantMeta,
+    /// The first day retention kept (`None`: nothing was ever pruned); set from the store on
+    /// load and by [`TenantState::prune`]'s caller.
+    pub(super) retained_from: Option<Day>,
     /// Bumped when users, licenses, products or activations change (activity alone does not).
     directory_version: u64,
     windows: Windows,
@@ -186,6 +189,7 @@ impl TenantState {
             site_index: HashMap::new(),
             usage_days: UsageDays::default(),
             meta: TenantMeta::default(),
+            retained_from: None,
             directory_version: 0,
             windows: Windows::default(),
             licensed: Mutex::new(None),
@@ -294,6 +298,70 @@ impl TenantState {
             }
         }
         self.windows = w;
+    }
+
+    /// The first day retention kept, if it ever removed anything: reports over periods
+    /// starting before it answer with what remains.
+    pub fn retained_from(&self) -> Option<Day> {
+        self.retained_from
+    }
+
+    /// The ordinal of the user with this id, if ingested.
+    pub fn ordinal(&self, user_id: &str) -> Option<u32> {
+        self.index.get(user_id)
+    }
+
+    /// The earliest day any activity, counter, email-client or daily state is kept for.
+    pub fn earliest_day(&self) -> Option<Day> {
+        let firsts = self
+            .activity
+            .iter()
+            .filter_map(|m| m.keys().next())
+            .chain(self.counters.iter().filter_map(|m| m.keys().next()))
+            .chain(self.clients.keys().next())
+            .copied();
+        let states = self
+            .mailboxes
+            .values()
+            .filter_map(|f| f.days.first().map(|d| d.0))
+            .chain(
+                self.sites
+                    .iter()
+                    .filter_map(|f| f.days.first().map(|d| d.0)),
+            );
+        firsts.chain(states).min()
+    }
+
+    /// Retention, in memory, as [`crate::store::Store::prune`] does in the store (a new data
+    /// version, like a batch): drops
+    /// activity, counters and email-client days before `before`, and mailbox and site states
+    /// replaced before it (the one in force on `before` stays). The kept per-day summaries
+    /// cover the 180 days up to R; they are recomputed only when `before` falls inside them.
+    pub fn prune(&mut self, before: Day) {
+        self.meta.version += 1;
+        for m in &mut self.activity {
+            *m = m.split_off(&before);
+        }
+        for m in &mut self.counters {
+            *m = m.split_off(&before);
+        }
+        self.totals.drop_before(before);
+        self.clients = self.clients.split_off(&before);
+        for f in self.mailboxes.values_mut() {
+            let keep = f.days.partition_point(|d| d.0 <= before).saturating_sub(1);
+            f.days.drain(..keep);
+        }
+        for f in &mut self.sites {
+            let keep = f.days.partition_point(|d| d.0 <= before).saturating_sub(1);
+            f.days.drain(..keep);
+        }
+        let inside = self
+            .refresh_date()
+            .is_some_and(|r| before > r.minus(Period::D180.days() - 1));
+        if inside {
+            self.rebuild_totals();
+            self.rebuild_windows();
+        }
     }
 
     /// Per day, the users of each email client (the first nine) and Outlook version.

@@ -33,6 +33,7 @@ impl Registry {
         tid: &TenantId,
         mut input: impl Read,
         opts: &StreamOptions,
+        audit: Option<&crate::store::AuditRecord>,
         mut progress: impl FnMut(u64),
     ) -> Result<IngestOutcome, EngineError> {
         let StreamOptions {
@@ -41,7 +42,7 @@ impl Registry {
             threads,
             write_early,
         } = *opts;
-        self.ingest_blocks(tid, write_early, |planner| {
+        self.ingest_blocks(tid, write_early, audit, |planner| {
             let block_bytes = block_bytes.max(1);
             let mut records = 0usize;
             let mut first_line = 1usize;
@@ -162,7 +163,7 @@ mod tests {
             write_early,
         };
         registry
-            .ingest_stream(&tid, text.as_bytes(), &opts, |_| {})
+            .ingest_stream(&tid, text.as_bytes(), &opts, None, |_| {})
             .map_err(|e| e.to_string())
     }
 
@@ -221,7 +222,7 @@ mod tests {
         // An endless source of bytes with no '\n': must end with an error, not fill memory.
         let endless = std::io::repeat(b'x');
         let e = registry
-            .ingest_stream(&tid, endless, &opts, |_| {})
+            .ingest_stream(&tid, endless, &opts, None, |_| {})
             .unwrap_err();
         assert!(
             e.to_string()

@@ -155,6 +155,13 @@ impl CounterTotals {
     }
 
     /// Recomputes the excluded set and every day's totals from scratch.
+    /// Forgets the totals of days before `before` (retention).
+    pub fn drop_before(&mut self, before: Day) {
+        for days in &mut self.days {
+            *days = days.split_off(&before);
+        }
+    }
+
     pub fn rebuild(
         &mut self,
         users: &[UserState],
@@ -210,7 +217,7 @@ mod tests {
             let day = d("2026-03-01").plus(k);
             let b = block(
                 &(0..400u32)
-                    .filter(|o| (o + k as u32) % 3 != 0)
+                    .filter(|o| !(o + k as u32).is_multiple_of(3))
                     .map(|o| (o, o % 7 + k as u32 % 2))
                     .collect::<Vec<_>>(),
             );

@@ -295,6 +295,46 @@ impl Changeset {
     }
 }
 
+/// Who did what, as the audit trail records it (see [`crate::audit`]). The store appends it,
+/// chained to the tenant's previous entry, in the same transaction as the change it records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The token's `appid` (or `azp`), `oid`, and app name; `"operator"` for the CLI.
+    pub app_id: String,
+    pub object_id: String,
+    pub actor_name: String,
+    /// What was done: `ingest`, `tenant.delete`, `user.erase`, `retention.prune`,
+    /// `reportSettings.update`, `app.register`, `app.remove`.
+    pub action: String,
+    /// What it was done to (an erasure: the keyed digest of the user id, never the id).
+    pub target: String,
+    /// A JSON object with the figures of the change (counts, dates, versions).
+    pub details: String,
+    /// The `request-id` of the HTTP request, empty for the CLI.
+    pub request_id: String,
+}
+
+/// An [`AuditRecord`] as stored: its place in the tenant's chain and the hashes binding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub tenant: String,
+    /// 1, 2, 3, … per tenant.
+    pub seq: u64,
+    pub record: AuditRecord,
+    /// The previous entry's `hash` (zeros for the first).
+    pub prev: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// What retention removed of a tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Day rows (activity, counters, email clients, mailbox and site states) removed.
+    pub rows: u64,
+}
+
 /// One batch written in parts inside one open transaction: [`BatchWriter::rows`] as blocks
 /// are planned, then [`BatchWriter::finish`] with the activity and scalars, which commits.
 /// Nothing is visible or durable before `finish` returns `Ok`; dropping the writer
@@ -307,6 +347,7 @@ pub trait BatchWriter {
         counters: &[CounterDay],
         clients: &[ClientDay],
         meta: &TenantMeta,
+        audit: Option<&AuditRecord>,
     ) -> Result<(), StoreError>;
 }
 
@@ -320,15 +361,21 @@ pub trait Store: Send + Sync + 'static {
     fn load(&self, tenant: &TenantId, sink: &mut dyn FnMut(Changeset)) -> Result<bool, StoreError>;
     /// The tenant's scalars alone (cheap), or `None` if it was never written.
     fn meta(&self, tenant: &TenantId) -> Result<Option<TenantMeta>, StoreError>;
-    /// Applies one batch's changes atomically and durably.
-    fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError>;
+    /// Applies one batch's changes atomically and durably (with its audit entry, if any).
+    fn commit(
+        &self,
+        tenant: &TenantId,
+        change: &Changeset,
+        audit: Option<&AuditRecord>,
+    ) -> Result<(), StoreError>;
     /// The tenant's report settings (the defaults if never set).
     fn report_settings(&self, tenant: &TenantId) -> Result<ReportSettings, StoreError>;
-    /// Replaces the tenant's report settings, durably.
+    /// Replaces the tenant's report settings, durably (with the audit entry).
     fn set_report_settings(
         &self,
         tenant: &TenantId,
         settings: &ReportSettings,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError>;
     /// Every tenant with stored data.
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
@@ -337,7 +384,41 @@ pub trait Store: Send + Sync + 'static {
     /// Removes every row of the tenant (data, meta, report settings) in one transaction,
     /// atomically and durably, leaving none of its bytes in the store's files (freed space
     /// overwritten, the log checkpointed). `false` if nothing was stored.
-    fn delete_tenant(&self, tenant: &TenantId) -> Result<bool, StoreError>;
+    /// The audit trail is kept: the deletion's own entry is appended in the same transaction.
+    fn delete_tenant(&self, tenant: &TenantId, audit: &AuditRecord) -> Result<bool, StoreError>;
+    /// Replaces every data row of the tenant (report settings and the audit trail stay) by
+    /// `chunks` and sets `meta`, in one transaction with the audit entry, leaving none of
+    /// the replaced bytes in the store's files (as [`Store::delete_tenant`]). Used by the
+    /// erasure of a user, which renumbers the rest.
+    fn rewrite_tenant(
+        &self,
+        tenant: &TenantId,
+        chunks: &[Changeset],
+        meta: &TenantMeta,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    /// Retention: removes the tenant's day rows dated before `before` (activity, counters,
+    /// email clients), and mailbox and site states replaced before it (the state in force on
+    /// `before` stays), remembers `before` (see [`Store::retained_from`]) and moves the data
+    /// version on, with the audit entry, in one transaction. Nothing is written when there is nothing to remove.
+    fn prune(
+        &self,
+        tenant: &TenantId,
+        before: crate::model::Day,
+        audit: &AuditRecord,
+    ) -> Result<Pruned, StoreError>;
+    /// The earliest day retention kept for the tenant (`None`: nothing was ever removed).
+    fn retained_from(&self, tenant: &TenantId) -> Result<Option<crate::model::Day>, StoreError>;
+    /// Appends one audit entry to the tenant's chain, durably.
+    fn audit(&self, tenant: &TenantId, record: &AuditRecord) -> Result<AuditEntry, StoreError>;
+    /// Audit entries with `seq > after`, oldest first, at most `limit`; of one tenant, or
+    /// of every tenant (each in its own sequence) when `tenant` is `None`.
+    fn audit_entries(
+        &self,
+        tenant: Option<&TenantId>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Writes a consistent copy of the whole store (every tenant, as of one committed
     /// batch boundary) to the file `dest`, while writers go on.
     fn backup_to(&self, dest: &std::path::Path) -> Result<(), StoreError>;

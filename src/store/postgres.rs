@@ -27,9 +27,9 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, Row};
 
 use super::{
-    ActivationRow, ActivityDay, BatchWriter, Changeset, ClientDay, CounterBlock, CounterDay,
-    LicenseRow, MailboxDayRow, MailboxRow, ProductRow, ReportSettings, Rows, SiteDayRow, SiteRow,
-    Store, StoreError, TenantMeta, TenantStats, UserRow,
+    ActivationRow, ActivityDay, AuditEntry, AuditRecord, BatchWriter, Changeset, ClientDay,
+    CounterBlock, CounterDay, LicenseRow, MailboxDayRow, MailboxRow, ProductRow, Pruned,
+    ReportSettings, Rows, SiteDayRow, SiteRow, Store, StoreError, TenantMeta, TenantStats, UserRow,
 };
 use crate::model::{
     Activation, Day, Mailbox, MailboxState, Platform, RecipientType, Service, Site, SiteKind,
@@ -44,9 +44,10 @@ const TENANT_LOCK: i32 = 0x5252_0002;
 /// Schema versions in order; each is applied once, in its own transaction. Every table of
 /// tenant data has `tid` as the leading column of its primary key (the Citus distribution
 /// column); text keys use the "C" collation so their order is bytewise, as in SQLite.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "
 CREATE TABLE tenants (
     tid TEXT COLLATE \"C\" NOT NULL, explicit_refresh INTEGER, max_activity INTEGER,
     version BIGINT NOT NULL,
@@ -117,7 +118,32 @@ CREATE TABLE report_settings (
     PRIMARY KEY (tid)
 );
 ",
-)];
+    ),
+    (
+        2,
+        "
+CREATE TABLE retention (
+    tid TEXT COLLATE \"C\" NOT NULL, retained_from INTEGER NOT NULL,
+    PRIMARY KEY (tid)
+);
+CREATE TABLE audit_log (
+    tid TEXT COLLATE \"C\" NOT NULL, seq BIGINT NOT NULL, at_ms BIGINT NOT NULL,
+    app_id TEXT NOT NULL, object_id TEXT NOT NULL, actor_name TEXT NOT NULL,
+    action TEXT NOT NULL, target TEXT NOT NULL, details TEXT NOT NULL, request_id TEXT NOT NULL,
+    prev BYTEA NOT NULL, hash BYTEA NOT NULL,
+    PRIMARY KEY (tid, seq)
+);
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only';
+END $$;
+CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+",
+    ),
+];
 
 /// Session-private staging tables, one per tenant table, without `tid` (the merge supplies
 /// it) and with `seq`, the row's position in the batch (the last of equal keys wins).
@@ -360,8 +386,25 @@ const STAGED: [&Staged; 11] = [
     &CLIENTS,
 ];
 
-/// Every table holding tenant rows, keyed by `tid` (deleted together).
-const TENANT_TABLES: [&str; 13] = [
+/// Tables holding a tenant's data (what an erasure rewrites); settings, retention and the
+/// audit trail are kept.
+const DATA_TABLES: [&str; 11] = [
+    "users",
+    "service_licenses",
+    "product_assignments",
+    "activations",
+    "activity_days",
+    "counter_days",
+    "mailboxes",
+    "mailbox_days",
+    "sites",
+    "site_days",
+    "client_days",
+];
+
+/// Every table a tenant deletion empties of the tenant (the audit trail outlives it).
+const TENANT_TABLES: [&str; 14] = [
+    "retention",
     "users",
     "service_licenses",
     "product_assignments",
@@ -825,13 +868,53 @@ impl BatchWriter for PostgresBatch<'_> {
         counters: &[CounterDay],
         clients: &[ClientDay],
         meta: &TenantMeta,
+        audit: Option<&AuditRecord>,
+    ) -> Result<(), StoreError> {
+        self.stage_tail(activity, counters, clients)?;
+        self.commit(meta, audit, true)
+    }
+}
+
+impl PostgresBatch<'_> {
+    /// Stages a batch's (or a chunk's) activity, counters and email clients.
+    fn stage_tail(
+        &mut self,
+        activity: &[ActivityDay],
+        counters: &[CounterDay],
+        clients: &[ClientDay],
     ) -> Result<(), StoreError> {
         let mut seq = self.seq;
         let mut dirty = std::mem::take(&mut self.dirty);
         let conn = self.conn()?;
+        let r = self.store.block_on(stage_tail(
+            conn, activity, counters, clients, &mut seq, &mut dirty,
+        ));
+        self.seq = seq;
+        self.dirty = dirty;
+        r
+    }
+
+    /// Runs SQL with the tenant id as `$1` inside the batch's transaction.
+    fn execute(&self, sql: &str) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let tid = self.tid.as_str();
+        self.store
+            .block_on(async { conn.execute(sql, &[&tid]).await.map_err(db) })
+    }
+
+    /// Merges what was staged, sets the tenant's meta, appends the audit entry and commits.
+    /// With `check_version`, refuses when the database holds a data version not older than
+    /// `meta`'s.
+    fn commit(
+        mut self: Box<Self>,
+        meta: &TenantMeta,
+        audit: Option<&AuditRecord>,
+        check_version: bool,
+    ) -> Result<(), StoreError> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let conn = self.conn()?;
         let tid = self.tid.as_str();
         self.store.block_on(async {
-            stage_tail(conn, activity, counters, clients, &mut seq, &mut dirty).await?;
             // Another process (a second node) may have written this tenant since this
             // batch was planned: refuse rather than overwrite with rows planned on older data.
             let stored: Option<i64> = conn
@@ -841,7 +924,8 @@ impl BatchWriter for PostgresBatch<'_> {
                 .map(|r| r.try_get(0))
                 .transpose()
                 .map_err(db)?;
-            if let Some(v) = stored
+            if check_version
+                && let Some(v) = stored
                 && v >= meta.version as i64
             {
                 return Err(StoreError::Conflict(format!(
@@ -867,12 +951,85 @@ impl BatchWriter for PostgresBatch<'_> {
             )
             .await
             .map_err(db)?;
+            if let Some(a) = audit {
+                append_audit(conn, tid, a).await?;
+            }
             conn.batch_execute("COMMIT").await.map_err(db)
         })?;
         // Committed: the connection goes back to the pool.
         drop(self.conn.take());
         Ok(())
     }
+}
+
+/// A stored hash as 32 bytes (a damaged one reads as zeros, which verification reports).
+fn hash32(b: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if b.len() == 32 {
+        out.copy_from_slice(b);
+    }
+    out
+}
+
+/// Appends `r` to the tenant's audit chain inside the caller's open transaction, which
+/// holds the tenant's advisory lock (so two appends never take the same `seq`).
+async fn append_audit(conn: &Client, t: &str, r: &AuditRecord) -> Result<AuditEntry, StoreError> {
+    let last = conn
+        .query_opt(
+            "SELECT seq, hash FROM audit_log WHERE tid = $1 ORDER BY seq DESC LIMIT 1",
+            &[&t],
+        )
+        .await
+        .map_err(db)?;
+    let (seq, prev) = match last {
+        Some(row) => {
+            let seq: i64 = row.try_get(0).map_err(db)?;
+            let hash: &[u8] = row.try_get(1).map_err(db)?;
+            (seq as u64 + 1, hash32(hash))
+        }
+        None => (1, [0u8; 32]),
+    };
+    let hash = crate::audit::entry_hash(t, seq, &prev, r);
+    conn.execute(
+        "INSERT INTO audit_log (tid, seq, at_ms, app_id, object_id, actor_name, action, target,
+         details, request_id, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            &t,
+            &(seq as i64),
+            &r.at_ms,
+            &r.app_id,
+            &r.object_id,
+            &r.actor_name,
+            &r.action,
+            &r.target,
+            &r.details,
+            &r.request_id,
+            &prev.as_slice(),
+            &hash.as_slice(),
+        ],
+    )
+    .await
+    .map_err(db)?;
+    tracing::info!(tenant = %t, seq, action = %r.action, hash = %crate::audit::hex(&hash), "audit entry appended");
+    Ok(AuditEntry {
+        tenant: t.to_string(),
+        seq,
+        record: r.clone(),
+        prev,
+        hash,
+    })
+}
+
+/// `BEGIN` and the tenant's transaction advisory lock (held to the commit).
+async fn begin_locked(conn: &Client, t: &str) -> Result<(), StoreError> {
+    conn.batch_execute("BEGIN").await.map_err(db)?;
+    conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&TENANT_LOCK, &t],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 impl Drop for PostgresBatch<'_> {
@@ -1240,22 +1397,17 @@ impl PostgresStore {
     }
 }
 
-impl Store for PostgresStore {
-    fn begin(&self, tenant: &TenantId) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
+impl PostgresStore {
+    /// A batch on a connection of its own: staging tables ready, a transaction open and
+    /// the tenant's advisory lock taken (this tenant's batches from every process on the
+    /// database wait here for each other).
+    fn batch(&self, tenant: &TenantId) -> Result<Box<PostgresBatch<'_>>, StoreError> {
         let tid = tenant.as_str().to_string();
         let conn = self.block_on(async {
             let conn = self.pool.get().await.map_err(pool_err)?;
             let prepared = async {
                 conn.batch_execute(STAGING).await.map_err(db)?;
-                conn.batch_execute("BEGIN").await.map_err(db)?;
-                // Serializes this tenant's batches across every process on the database.
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                    &[&TENANT_LOCK, &tid],
-                )
-                .await
-                .map_err(db)?;
-                Ok::<(), StoreError>(())
+                begin_locked(&conn, &tid).await
             }
             .await;
             match prepared {
@@ -1273,6 +1425,12 @@ impl Store for PostgresStore {
             seq: 0,
             dirty: Dirty::default(),
         }))
+    }
+}
+
+impl Store for PostgresStore {
+    fn begin(&self, tenant: &TenantId) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
+        Ok(self.batch(tenant)?)
     }
 
     fn load(&self, tenant: &TenantId, sink: &mut dyn FnMut(Changeset)) -> Result<bool, StoreError> {
@@ -1292,14 +1450,20 @@ impl Store for PostgresStore {
         self.with_conn(async |conn| read_meta(conn, t).await)
     }
 
-    fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError> {
-        let mut w = self.begin(tenant)?;
+    fn commit(
+        &self,
+        tenant: &TenantId,
+        change: &Changeset,
+        audit: Option<&AuditRecord>,
+    ) -> Result<(), StoreError> {
+        let mut w = self.batch(tenant)?;
         w.rows(change.rows())?;
         w.finish(
             &change.activity,
             &change.counters,
             &change.clients,
             &change.meta,
+            audit,
         )
     }
 
@@ -1326,10 +1490,12 @@ impl Store for PostgresStore {
         &self,
         tenant: &TenantId,
         settings: &ReportSettings,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
         let v = settings.display_concealed_names;
         self.with_conn(async |conn| {
+            begin_locked(conn, t).await?;
             conn.execute(
                 "INSERT INTO report_settings (tid, display_concealed_names) VALUES ($1, $2)
                  ON CONFLICT (tid) DO UPDATE SET display_concealed_names = EXCLUDED.display_concealed_names",
@@ -1337,7 +1503,8 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(db)?;
-            Ok(())
+            append_audit(conn, t, audit).await?;
+            conn.batch_execute("COMMIT").await.map_err(db)
         })
     }
 
@@ -1403,16 +1570,10 @@ impl Store for PostgresStore {
         })
     }
 
-    fn delete_tenant(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+    fn delete_tenant(&self, tenant: &TenantId, audit: &AuditRecord) -> Result<bool, StoreError> {
         let t = tenant.as_str();
         self.with_conn(async |conn| {
-            conn.batch_execute("BEGIN").await.map_err(db)?;
-            conn.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                &[&TENANT_LOCK, &t],
-            )
-            .await
-            .map_err(db)?;
+            begin_locked(conn, t).await?;
             let mut removed = 0u64;
             for table in TENANT_TABLES {
                 removed += conn
@@ -1420,11 +1581,151 @@ impl Store for PostgresStore {
                     .await
                     .map_err(db)?;
             }
+            if removed == 0 {
+                conn.batch_execute("ROLLBACK").await.map_err(db)?;
+                return Ok(false);
+            }
+            append_audit(conn, t, audit).await?;
             conn.batch_execute("COMMIT").await.map_err(db)?;
             // The rows are gone for every reader; their bytes stay in the tables' pages
             // until vacuum reuses them: the README tells how to erase them.
-            tracing::info!(tenant = %t, existed = removed > 0, "tenant deleted from PostgreSQL");
-            Ok(removed > 0)
+            tracing::info!(tenant = %t, rows = removed, "tenant deleted from PostgreSQL");
+            Ok(true)
+        })
+    }
+
+    fn rewrite_tenant(
+        &self,
+        tenant: &TenantId,
+        chunks: &[Changeset],
+        meta: &TenantMeta,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let mut w = self.batch(tenant)?;
+        for table in DATA_TABLES {
+            w.execute(&format!("DELETE FROM {table} WHERE tid = $1"))?;
+        }
+        for c in chunks {
+            w.rows(c.rows())?;
+            w.stage_tail(&c.activity, &c.counters, &c.clients)?;
+        }
+        // An erasure sets the version itself (it moves on from the stored one).
+        w.commit(meta, Some(audit), false)
+    }
+
+    fn prune(
+        &self,
+        tenant: &TenantId,
+        before: Day,
+        audit: &AuditRecord,
+    ) -> Result<Pruned, StoreError> {
+        let t = tenant.as_str();
+        let b = before.0;
+        self.with_conn(async |conn| {
+            begin_locked(conn, t).await?;
+            let mut rows = 0u64;
+            for sql in [
+                "DELETE FROM activity_days WHERE tid = $1 AND day < $2",
+                "DELETE FROM counter_days WHERE tid = $1 AND day < $2",
+                "DELETE FROM client_days WHERE tid = $1 AND day < $2",
+                // A state holds until the next one: keep each mailbox's and site's state in
+                // force on `before` (its latest on or before that day), drop those it replaced.
+                "DELETE FROM mailbox_days d WHERE d.tid = $1 AND d.day < $2 AND d.day < (
+                     SELECT max(k.day) FROM mailbox_days k
+                     WHERE k.tid = $1 AND k.ord = d.ord AND k.day <= $2)",
+                "DELETE FROM site_days d WHERE d.tid = $1 AND d.day < $2 AND d.day < (
+                     SELECT max(k.day) FROM site_days k
+                     WHERE k.tid = $1 AND k.ord = d.ord AND k.day <= $2)",
+            ] {
+                rows += conn.execute(sql, &[&t, &b]).await.map_err(db)?;
+            }
+            if rows == 0 {
+                conn.batch_execute("ROLLBACK").await.map_err(db)?;
+                return Ok(Pruned { rows });
+            }
+            // A new data version: cached reports of the old one no longer match.
+            conn.execute(
+                "UPDATE tenants SET version = version + 1 WHERE tid = $1",
+                &[&t],
+            )
+            .await
+            .map_err(db)?;
+            conn.execute(
+                "INSERT INTO retention (tid, retained_from) VALUES ($1, $2)
+                 ON CONFLICT (tid) DO UPDATE SET retained_from = GREATEST(retention.retained_from, EXCLUDED.retained_from)",
+                &[&t, &b],
+            )
+            .await
+            .map_err(db)?;
+            let mut a = audit.clone();
+            a.details = format!("{{\"before\":\"{before}\",\"rowsRemoved\":{rows}}}");
+            append_audit(conn, t, &a).await?;
+            conn.batch_execute("COMMIT").await.map_err(db)?;
+            Ok(Pruned { rows })
+        })
+    }
+
+    fn retained_from(&self, tenant: &TenantId) -> Result<Option<Day>, StoreError> {
+        let t = tenant.as_str();
+        self.with_conn(async |conn| {
+            let row = conn
+                .query_opt("SELECT retained_from FROM retention WHERE tid = $1", &[&t])
+                .await
+                .map_err(db)?;
+            row.map(|r| int(&r, 0).map(Day)).transpose()
+        })
+    }
+
+    fn audit(&self, tenant: &TenantId, record: &AuditRecord) -> Result<AuditEntry, StoreError> {
+        let t = tenant.as_str();
+        self.with_conn(async |conn| {
+            begin_locked(conn, t).await?;
+            let e = append_audit(conn, t, record).await?;
+            conn.batch_execute("COMMIT").await.map_err(db)?;
+            Ok(e)
+        })
+    }
+
+    fn audit_entries(
+        &self,
+        tenant: Option<&TenantId>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let t = tenant.map(|t| t.as_str());
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn(async |conn| {
+            // One tenant's chain, or (for the operator's `reportroot audit`) every chain.
+            let rows = conn
+                .query(
+                    "SELECT tid, seq, at_ms, app_id, object_id, actor_name, action, target, details,
+                     request_id, prev, hash FROM audit_log
+                     WHERE ($1::TEXT IS NULL OR tid = $1) AND seq > $2 ORDER BY tid, seq LIMIT $3",
+                    &[&t, &after, &limit],
+                )
+                .await
+                .map_err(db)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AuditEntry {
+                        tenant: r.try_get(0).map_err(db)?,
+                        seq: big(r, 1)?,
+                        record: AuditRecord {
+                            at_ms: r.try_get(2).map_err(db)?,
+                            app_id: r.try_get(3).map_err(db)?,
+                            object_id: r.try_get(4).map_err(db)?,
+                            actor_name: r.try_get(5).map_err(db)?,
+                            action: r.try_get(6).map_err(db)?,
+                            target: r.try_get(7).map_err(db)?,
+                            details: r.try_get(8).map_err(db)?,
+                            request_id: r.try_get(9).map_err(db)?,
+                        },
+                        prev: hash32(r.try_get(10).map_err(db)?),
+                        hash: hash32(r.try_get(11).map_err(db)?),
+                    })
+                })
+                .collect()
         })
     }
 

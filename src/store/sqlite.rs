@@ -8,9 +8,9 @@ use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    ActivationRow, ActivityDay, BatchWriter, Changeset, ClientDay, CounterBlock, CounterDay,
-    LicenseRow, MailboxDayRow, MailboxRow, ProductRow, ReportSettings, Rows, SiteDayRow, SiteRow,
-    Store, StoreError, TenantMeta, TenantStats, UserRow,
+    ActivationRow, ActivityDay, AuditEntry, AuditRecord, BatchWriter, Changeset, ClientDay,
+    CounterBlock, CounterDay, LicenseRow, MailboxDayRow, MailboxRow, ProductRow, Pruned,
+    ReportSettings, Rows, SiteDayRow, SiteRow, Store, StoreError, TenantMeta, TenantStats, UserRow,
 };
 use crate::model::{
     Activation, Day, Mailbox, MailboxState, Platform, RecipientType, Service, Site, SiteKind,
@@ -81,6 +81,20 @@ CREATE TABLE IF NOT EXISTS client_days (
 CREATE TABLE IF NOT EXISTS report_settings (
     tid TEXT PRIMARY KEY, display_concealed_names INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS retention (
+    tid TEXT PRIMARY KEY, retained_from INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_log (
+    tid TEXT NOT NULL, seq INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+    app_id TEXT NOT NULL, object_id TEXT NOT NULL, actor_name TEXT NOT NULL,
+    action TEXT NOT NULL, target TEXT NOT NULL, details TEXT NOT NULL, request_id TEXT NOT NULL,
+    prev BLOB NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (tid, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ";
 
 pub struct SqliteStore {
@@ -327,8 +341,12 @@ impl BatchWriter for SqliteBatch<'_> {
         counters: &[CounterDay],
         clients: &[ClientDay],
         meta: &TenantMeta,
+        audit: Option<&AuditRecord>,
     ) -> Result<(), StoreError> {
         write_tail(&self.conn, &self.tid, activity, counters, clients, meta).map_err(db)?;
+        if let Some(a) = audit {
+            append_audit(&self.conn, &self.tid, a).map_err(db)?;
+        }
         self.conn.execute_batch("COMMIT").map_err(db)?;
         self.committed = true;
         Ok(())
@@ -345,8 +363,92 @@ impl Drop for SqliteBatch<'_> {
     }
 }
 
-/// Every table holding tenant rows, keyed by `tid`.
-const TENANT_TABLES: [&str; 13] = [
+/// Appends `r` to the tenant's audit chain inside the caller's open transaction.
+fn append_audit(tx: &Connection, t: &str, r: &AuditRecord) -> rusqlite::Result<AuditEntry> {
+    let last: Option<(i64, Vec<u8>)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit_log WHERE tid = ?1 ORDER BY seq DESC LIMIT 1",
+            [t],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let (seq, prev) = match last {
+        Some((seq, hash)) => (seq as u64 + 1, hash32(&hash)),
+        None => (1, [0u8; 32]),
+    };
+    let hash = crate::audit::entry_hash(t, seq, &prev, r);
+    tx.prepare_cached(
+        "INSERT INTO audit_log (tid, seq, at_ms, app_id, object_id, actor_name, action, target, details, request_id, prev, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        t,
+        seq as i64,
+        r.at_ms,
+        r.app_id,
+        r.object_id,
+        r.actor_name,
+        r.action,
+        r.target,
+        r.details,
+        r.request_id,
+        prev.as_slice(),
+        hash.as_slice()
+    ])?;
+    tracing::info!(tenant = %t, seq, action = %r.action, hash = %crate::audit::hex(&hash), "audit entry appended");
+    Ok(AuditEntry {
+        tenant: t.to_string(),
+        seq,
+        record: r.clone(),
+        prev,
+        hash,
+    })
+}
+
+/// A stored hash as 32 bytes (a damaged one reads as zeros, which verification reports).
+fn hash32(b: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if b.len() == 32 {
+        out.copy_from_slice(b);
+    }
+    out
+}
+
+/// Empties the log into the database file after a deletion, so no earlier frame keeps the
+/// removed bytes (secure_delete has zeroed the freed pages in the new frames).
+fn checkpoint(conn: &Connection, tenant: &TenantId, what: &str) -> Result<(), StoreError> {
+    let (busy, _, _): (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(db)?;
+    if busy != 0 {
+        // The change itself is committed; the next checkpoint (SQLite runs them as the log
+        // grows, and at close) rewrites those pages.
+        tracing::warn!(tenant = %tenant, what, "the log could not be checkpointed (a reader, such as a backup, holds it)");
+    }
+    Ok(())
+}
+
+/// Tables holding a tenant's data (what an erasure rewrites); settings, retention and the
+/// audit trail are kept.
+const DATA_TABLES: [&str; 11] = [
+    "users",
+    "service_licenses",
+    "product_assignments",
+    "activations",
+    "activity_days",
+    "counter_days",
+    "mailboxes",
+    "mailbox_days",
+    "sites",
+    "site_days",
+    "client_days",
+];
+
+/// Every table holding tenant rows, keyed by `tid` (the audit trail outlives a deletion).
+const TENANT_TABLES: [&str; 14] = [
+    "retention",
     "users",
     "service_licenses",
     "product_assignments",
@@ -668,7 +770,12 @@ impl Store for SqliteStore {
         read(&conn, tenant.as_str(), sink)
     }
 
-    fn commit(&self, tenant: &TenantId, change: &Changeset) -> Result<(), StoreError> {
+    fn commit(
+        &self,
+        tenant: &TenantId,
+        change: &Changeset,
+        audit: Option<&AuditRecord>,
+    ) -> Result<(), StoreError> {
         let mut w = self.begin(tenant)?;
         w.rows(change.rows())?;
         w.finish(
@@ -676,6 +783,7 @@ impl Store for SqliteStore {
             &change.counters,
             &change.clients,
             &change.meta,
+            audit,
         )
     }
 
@@ -711,14 +819,19 @@ impl Store for SqliteStore {
         &self,
         tenant: &TenantId,
         settings: &ReportSettings,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO report_settings (tid, display_concealed_names) VALUES (?1, ?2)",
-                params![tenant.as_str(), i64::from(settings.display_concealed_names)],
-            )
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db)?;
-        Ok(())
+        tx.execute(
+            "INSERT OR REPLACE INTO report_settings (tid, display_concealed_names) VALUES (?1, ?2)",
+            params![tenant.as_str(), i64::from(settings.display_concealed_names)],
+        )
+        .map_err(db)?;
+        append_audit(&tx, tenant.as_str(), audit).map_err(db)?;
+        tx.commit().map_err(db)
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
@@ -775,7 +888,7 @@ impl Store for SqliteStore {
         }))
     }
 
-    fn delete_tenant(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+    fn delete_tenant(&self, tenant: &TenantId, audit: &AuditRecord) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let t = tenant.as_str();
         // secure_delete is on for this connection (see `open`): freed pages are zeroed.
@@ -786,20 +899,161 @@ impl Store for SqliteStore {
                 .execute(&format!("DELETE FROM {table} WHERE tid = ?1"), [t])
                 .map_err(db)?;
         }
+        if removed == 0 {
+            return Ok(false);
+        }
+        append_audit(&tx, t, audit).map_err(db)?;
         tx.commit().map_err(db)?;
         // The WAL still holds the pages as they were before; copy the new ones into the
         // database file and empty the log, so no earlier frame keeps the tenant's bytes.
-        let (busy, _, _): (i64, i64, i64) = conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+        checkpoint(&conn, tenant, "tenant deletion")?;
+        Ok(true)
+    }
+
+    fn rewrite_tenant(
+        &self,
+        tenant: &TenantId,
+        chunks: &[Changeset],
+        meta: &TenantMeta,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let t = tenant.as_str();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db)?;
-        if busy != 0 {
-            // The deletion itself is committed; the next checkpoint (SQLite runs them as
-            // the log grows, and at close) rewrites those pages.
-            tracing::warn!(tenant = %tenant, "the log could not be checkpointed after a tenant deletion (a reader, such as a backup, holds it)");
+        for table in DATA_TABLES {
+            tx.execute(&format!("DELETE FROM {table} WHERE tid = ?1"), [t])
+                .map_err(db)?;
         }
-        Ok(removed > 0)
+        for c in chunks {
+            write_rows(&tx, t, c.rows()).map_err(db)?;
+            write_tail(&tx, t, &c.activity, &c.counters, &c.clients, meta).map_err(db)?;
+        }
+        write_tail(&tx, t, &[], &[], &[], meta).map_err(db)?;
+        append_audit(&tx, t, audit).map_err(db)?;
+        tx.commit().map_err(db)?;
+        checkpoint(&conn, tenant, "tenant rewrite")
+    }
+
+    fn prune(
+        &self,
+        tenant: &TenantId,
+        before: Day,
+        audit: &AuditRecord,
+    ) -> Result<Pruned, StoreError> {
+        let mut conn = self.conn();
+        let t = tenant.as_str();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let mut rows = 0u64;
+        for table in ["activity_days", "counter_days", "client_days"] {
+            rows += tx
+                .execute(
+                    &format!("DELETE FROM {table} WHERE tid = ?1 AND day < ?2"),
+                    params![t, before.0],
+                )
+                .map_err(db)? as u64;
+        }
+        // A state holds until the next one: keep each mailbox's and site's state in force
+        // on `before` (its latest on or before that day), drop the ones it replaced.
+        for table in ["mailbox_days", "site_days"] {
+            rows += tx
+                .execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE tid = ?1 AND day < ?2 AND day < (
+                             SELECT max(k.day) FROM {table} k
+                             WHERE k.tid = ?1 AND k.ord = {table}.ord AND k.day <= ?2)"
+                    ),
+                    params![t, before.0],
+                )
+                .map_err(db)? as u64;
+        }
+        if rows == 0 {
+            return Ok(Pruned { rows });
+        }
+        // A new data version: cached reports and snapshots of the old one no longer match.
+        tx.execute(
+            "UPDATE tenants SET version = version + 1 WHERE tid = ?1",
+            [t],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO retention (tid, retained_from) VALUES (?1, ?2)
+             ON CONFLICT(tid) DO UPDATE SET retained_from = max(retained_from, ?2)",
+            params![t, before.0],
+        )
+        .map_err(db)?;
+        let mut a = audit.clone();
+        a.details = format!("{{\"before\":\"{before}\",\"rowsRemoved\":{rows}}}");
+        append_audit(&tx, t, &a).map_err(db)?;
+        tx.commit().map_err(db)?;
+        checkpoint(&conn, tenant, "retention")?;
+        Ok(Pruned { rows })
+    }
+
+    fn retained_from(&self, tenant: &TenantId) -> Result<Option<Day>, StoreError> {
+        let conn = self.conn();
+        let d: Option<i64> = conn
+            .query_row(
+                "SELECT retained_from FROM retention WHERE tid = ?1",
+                [tenant.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        Ok(opt_day(d))
+    }
+
+    fn audit(&self, tenant: &TenantId, record: &AuditRecord) -> Result<AuditEntry, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let e = append_audit(&tx, tenant.as_str(), record).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(e)
+    }
+
+    fn audit_entries(
+        &self,
+        tenant: Option<&TenantId>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let conn = self.conn();
+        let sql = "SELECT tid, seq, at_ms, app_id, object_id, actor_name, action, target, details, request_id, prev, hash
+                   FROM audit_log WHERE (?1 IS NULL OR tid = ?1) AND seq > ?2 ORDER BY tid, seq LIMIT ?3";
+        let mut st = conn.prepare(sql).map_err(db)?;
+        let rows = st
+            .query_map(
+                params![
+                    tenant.map(|t| t.as_str()),
+                    after as i64,
+                    limit.min(i64::MAX as usize) as i64
+                ],
+                |r| {
+                    Ok(AuditEntry {
+                        tenant: r.get(0)?,
+                        seq: r.get::<_, i64>(1)? as u64,
+                        record: AuditRecord {
+                            at_ms: r.get(2)?,
+                            app_id: r.get(3)?,
+                            object_id: r.get(4)?,
+                            actor_name: r.get(5)?,
+                            action: r.get(6)?,
+                            target: r.get(7)?,
+                            details: r.get(8)?,
+                            request_id: r.get(9)?,
+                        },
+                        prev: hash32(&r.get::<_, Vec<u8>>(10)?),
+                        hash: hash32(&r.get::<_, Vec<u8>>(11)?),
+                    })
+                },
+            )
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
 
     fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
