@@ -935,7 +935,14 @@ impl PostgresBatch<'_> {
             }
             for (staged, is_dirty) in STAGED.iter().zip(dirty.0) {
                 if is_dirty {
-                    conn.execute(staged.merge, &[&tid]).await.map_err(db)?;
+                    let started = std::time::Instant::now();
+                    let rows = conn.execute(staged.merge, &[&tid]).await.map_err(db)?;
+                    tracing::debug!(
+                        table = staged.copy.split(' ').nth(1).unwrap_or(""),
+                        rows,
+                        ms = started.elapsed().as_secs_f64() * 1e3,
+                        "staged rows merged"
+                    );
                 }
             }
             conn.execute(
@@ -954,7 +961,10 @@ impl PostgresBatch<'_> {
             if let Some(a) = audit {
                 append_audit(conn, tid, a).await?;
             }
-            conn.batch_execute("COMMIT").await.map_err(db)
+            let started = std::time::Instant::now();
+            conn.batch_execute("COMMIT").await.map_err(db)?;
+            tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "batch committed");
+            Ok(())
         })?;
         // Committed: the connection goes back to the pool.
         drop(self.conn.take());
