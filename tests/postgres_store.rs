@@ -726,6 +726,15 @@ async fn healthz_follows_the_database_and_the_node_recovers() {
     );
     let err: Value = resp.json().await.expect("envelope");
     assert_eq!(err["error"]["code"], "ServiceNotAvailable");
+    // A tenant not in memory needs the database: 503 too.
+    let resp = srv
+        .get(
+            "/v1.0/reports/getOffice365ActivationCounts",
+            &srv.reader(TENANT_B),
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 503);
+    assert!(resp.headers().get("retry-after").is_some());
     // A loaded tenant's reports are answered from memory meanwhile.
     let resp = srv
         .get(
@@ -746,6 +755,13 @@ async fn healthz_follows_the_database_and_the_node_recovers() {
     }
     assert!(healthy, "the node recovers when the database is back");
     ingest_ok(&srv, TENANT_A, &tenant_ndjson(40, 10)).await;
+    let resp = srv
+        .get(
+            "/v1.0/reports/getOffice365ActivationCounts",
+            &srv.reader(TENANT_B),
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 302, "an unloaded tenant loads again");
 }
 
 /// `sslmode=require` speaks TLS (rustls) and verifies the server's certificate: refused
