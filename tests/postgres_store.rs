@@ -472,7 +472,7 @@ async fn every_table_is_keyed_by_tenant_first() {
 }
 
 /// The SQL text of both engines: every statement on a tenant table names the tenant
-/// column (a `WHERE tid = ` filter, or `tid` as the first inserted column), and the
+/// column (a `WHERE tid = ` filter, or `tid` as the first inserted or copied column), and the
 /// PostgreSQL schema declares `tid` first in every primary key.
 #[test]
 fn every_statement_on_a_tenant_table_is_scoped_by_tenant() {
@@ -506,6 +506,7 @@ fn every_statement_on_a_tenant_table_is_scoped_by_tenant() {
                     "SELECT" | "DELETE" => after(stmt, " FROM "),
                     "UPDATE" => after(stmt, "UPDATE "),
                     "INSERT" => after(stmt, " INTO "),
+                    "COPY" => after(stmt, "COPY "),
                     _ => None,
                 };
                 let Some(table) = table else { continue };
@@ -520,6 +521,7 @@ fn every_statement_on_a_tenant_table_is_scoped_by_tenant() {
                     continue;
                 }
                 let ok = match kind {
+                    "COPY" => stmt.contains(&format!("COPY {} (TID,", table.to_ascii_uppercase())),
                     "INSERT" => {
                         stmt.contains(&format!("INTO {} (TID,", table.to_ascii_uppercase()))
                             || stmt.contains("INTO {TABLE} (TID,")
@@ -761,7 +763,11 @@ async fn healthz_follows_the_database_and_the_node_recovers() {
             &srv.reader(TENANT_B),
         )
         .await;
-    assert_eq!(resp.status().as_u16(), 302, "an unloaded tenant loads again");
+    assert_eq!(
+        resp.status().as_u16(),
+        302,
+        "an unloaded tenant loads again"
+    );
 }
 
 /// `sslmode=require` speaks TLS (rustls) and verifies the server's certificate: refused

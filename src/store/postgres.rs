@@ -23,6 +23,7 @@ use futures_util::TryStreamExt;
 use roaring::RoaringBitmap;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, Row};
 
@@ -371,6 +372,106 @@ const CLIENTS: Staged = Staged {
         ON CONFLICT (tid, day) DO UPDATE SET signals = EXCLUDED.signals",
 };
 
+/// Binary `COPY` straight into the tenant tables (in [`STAGED`] order, the row tables
+/// only), tried first for each block of rows: a bulk load of new rows skips the staging
+/// and merge. A key already stored, or repeated in the block, fails the `COPY` (unique
+/// violation); the block is then staged, and so is every later block of that table.
+const DIRECT: [(&str, &[Type]); 8] = [
+    (
+        "COPY users (tid, ord, id, upn, display_name, deleted) FROM STDIN (FORMAT binary)",
+        &[
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+        ],
+    ),
+    (
+        "COPY service_licenses (tid, ord, service, assigned, removed) FROM STDIN (FORMAT binary)",
+        &[Type::TEXT, Type::INT8, Type::INT4, Type::INT4, Type::INT4],
+    ),
+    (
+        "COPY product_assignments (tid, ord, product, assigned, removed) FROM STDIN (FORMAT binary)",
+        &[Type::TEXT, Type::INT8, Type::TEXT, Type::INT4, Type::INT4],
+    ),
+    (
+        "COPY activations (tid, ord, product, device, platform, activated, deactivated, shared)
+        FROM STDIN (FORMAT binary)",
+        &[
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+            Type::INT4,
+            Type::INT4,
+            Type::BOOL,
+        ],
+    ),
+    (
+        "COPY mailboxes (tid, ord, created, deleted, recipient_type, issue_warning, prohibit_send,
+        prohibit_send_receive, deleted_item_quota, has_archive) FROM STDIN (FORMAT binary)",
+        &[
+            Type::TEXT,
+            Type::INT8,
+            Type::INT4,
+            Type::INT4,
+            Type::INT4,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::BOOL,
+        ],
+    ),
+    (
+        "COPY mailbox_days (tid, ord, day, item_count, storage_used, deleted_item_count,
+        deleted_item_size) FROM STDIN (FORMAT binary)",
+        &[
+            Type::TEXT,
+            Type::INT8,
+            Type::INT4,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+        ],
+    ),
+    (
+        "COPY sites (tid, ord, id, kind, url, owner_id, owner_ord, template, created, deleted)
+        FROM STDIN (FORMAT binary)",
+        &[
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
+            Type::INT4,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
+            Type::INT4,
+            Type::INT4,
+        ],
+    ),
+    (
+        "COPY site_days (tid, ord, day, file_count, active_file_count, page_views, visited_pages,
+        storage_used, storage_allocated) FROM STDIN (FORMAT binary)",
+        &[
+            Type::TEXT,
+            Type::INT8,
+            Type::INT4,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+        ],
+    ),
+];
+
 /// Every staged table, in merge order.
 const STAGED: [&Staged; 11] = [
     &USERS,
@@ -700,41 +801,96 @@ macro_rules! stage {
     };
 }
 
+/// Writes `$items` of row table `$i`: straight into the table while that works (see
+/// [`DIRECT`]), else into its staging table.
+macro_rules! put {
+    ($conn:expr, $tid:expr, $i:expr, $staged:expr, $state:expr, $seq:expr, $items:expr, |$x:ident| [$($v:expr),* $(,)?]) => {
+        if !$items.is_empty() {
+            let mut written = false;
+            if $state.direct[$i] {
+                $conn.batch_execute("SAVEPOINT direct_copy").await.map_err(db)?;
+                let (sql, types) = DIRECT[$i];
+                let attempt = async {
+                    let sink = $conn.copy_in(sql).await?;
+                    let w = BinaryCopyInWriter::new(sink, types);
+                    let mut w = std::pin::pin!(w);
+                    for $x in $items.iter() {
+                        w.as_mut().write(&[&$tid, $(&$v),*]).await?;
+                    }
+                    w.finish().await
+                }
+                .await;
+                match attempt {
+                    Ok(_) => {
+                        $conn.batch_execute("RELEASE SAVEPOINT direct_copy").await.map_err(db)?;
+                        written = true;
+                    }
+                    Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                        $conn
+                            .batch_execute("ROLLBACK TO SAVEPOINT direct_copy; RELEASE SAVEPOINT direct_copy")
+                            .await
+                            .map_err(db)?;
+                        $state.direct[$i] = false;
+                        tracing::debug!(table = $staged.copy.split(' ').nth(1).unwrap_or(""), "keys already stored or repeated: staging this table's rows");
+                    }
+                    Err(e) => return Err(db(e)),
+                }
+            }
+            if !written {
+                stage!($conn, $staged, $state.dirty[$i], $seq, $items, |$x| [$($v),*]);
+            }
+        }
+    };
+}
+
 fn day_opt(d: Option<Day>) -> Option<i32> {
     d.map(|d| d.0)
 }
 
-/// Which staging tables hold rows of the open batch (in [`STAGED`] order).
-#[derive(Default)]
-struct Dirty([bool; 11]);
+/// Where the open batch's rows went, per table in [`STAGED`] order.
+struct Dirty {
+    /// The staging table holds rows (to merge at commit).
+    dirty: [bool; 11],
+    /// Row tables still written straight into the table.
+    direct: [bool; 8],
+}
+
+impl Default for Dirty {
+    fn default() -> Self {
+        Dirty {
+            dirty: [false; 11],
+            direct: [true; 8],
+        }
+    }
+}
 
 async fn stage_rows(
     conn: &Client,
+    tid: &str,
     r: Rows<'_>,
     seq: &mut i64,
-    dirty: &mut Dirty,
+    state: &mut Dirty,
 ) -> Result<(), StoreError> {
-    let d = &mut dirty.0;
-    stage!(conn, USERS, d[0], seq, r.users, |u| [
+    put!(conn, tid, 0, USERS, state, seq, r.users, |u| [
         i64::from(u.ord),
         u.id,
         u.user_principal_name,
         u.display_name,
         day_opt(u.deleted),
     ]);
-    stage!(conn, LICENSES, d[1], seq, r.licenses, |l| [
+    put!(conn, tid, 1, LICENSES, state, seq, r.licenses, |l| [
         i64::from(l.ord),
         l.service.index() as i32,
         l.span.start.0,
         day_opt(l.span.end),
     ]);
-    stage!(conn, PRODUCTS, d[2], seq, r.products, |p| [
+    put!(conn, tid, 2, PRODUCTS, state, seq, r.products, |p| [
         i64::from(p.ord),
         p.product_type,
         p.span.start.0,
         day_opt(p.span.end),
     ]);
-    stage!(conn, ACTIVATIONS, d[3], seq, r.activations, |a| [
+    put!(conn, tid, 3, ACTIVATIONS, state, seq, r.activations, |a| [
         i64::from(a.ord),
         a.activation.product_type,
         a.activation.device_id,
@@ -743,7 +899,7 @@ async fn stage_rows(
         day_opt(a.activation.active.end),
         a.activation.shared_computer,
     ]);
-    stage!(conn, MAILBOXES, d[4], seq, r.mailboxes, |m| [
+    put!(conn, tid, 4, MAILBOXES, state, seq, r.mailboxes, |m| [
         i64::from(m.ord),
         m.mailbox.created.0,
         day_opt(m.mailbox.deleted),
@@ -754,15 +910,24 @@ async fn stage_rows(
         m.mailbox.deleted_item_quota as i64,
         m.mailbox.has_archive,
     ]);
-    stage!(conn, MAILBOX_DAYS, d[5], seq, r.mailbox_days, |m| [
-        i64::from(m.ord),
-        m.day.0,
-        m.state.item_count as i64,
-        m.state.storage_used as i64,
-        m.state.deleted_item_count as i64,
-        m.state.deleted_item_size as i64,
-    ]);
-    stage!(conn, SITES, d[6], seq, r.sites, |x| [
+    put!(
+        conn,
+        tid,
+        5,
+        MAILBOX_DAYS,
+        state,
+        seq,
+        r.mailbox_days,
+        |m| [
+            i64::from(m.ord),
+            m.day.0,
+            m.state.item_count as i64,
+            m.state.storage_used as i64,
+            m.state.deleted_item_count as i64,
+            m.state.deleted_item_size as i64,
+        ]
+    );
+    put!(conn, tid, 6, SITES, state, seq, r.sites, |x| [
         i64::from(x.ord),
         x.site.id,
         x.site.kind as i32,
@@ -773,7 +938,7 @@ async fn stage_rows(
         x.site.created.0,
         day_opt(x.site.deleted),
     ]);
-    stage!(conn, SITE_DAYS, d[7], seq, r.site_days, |x| [
+    put!(conn, tid, 7, SITE_DAYS, state, seq, r.site_days, |x| [
         i64::from(x.ord),
         x.day.0,
         x.state.file_count as i64,
@@ -794,7 +959,7 @@ async fn stage_tail(
     seq: &mut i64,
     dirty: &mut Dirty,
 ) -> Result<(), StoreError> {
-    let d = &mut dirty.0;
+    let d = &mut dirty.dirty;
     let mut activity_blobs = Vec::with_capacity(activity.len());
     for a in activity {
         let mut buf = Vec::with_capacity(a.users.serialized_size());
@@ -856,7 +1021,7 @@ impl BatchWriter for PostgresBatch<'_> {
         let conn = self.conn()?;
         let r = self
             .store
-            .block_on(stage_rows(conn, rows, &mut seq, &mut dirty));
+            .block_on(stage_rows(conn, &self.tid, rows, &mut seq, &mut dirty));
         self.seq = seq;
         self.dirty = dirty;
         r
@@ -933,7 +1098,7 @@ impl PostgresBatch<'_> {
                     meta.version
                 )));
             }
-            for (staged, is_dirty) in STAGED.iter().zip(dirty.0) {
+            for (staged, is_dirty) in STAGED.iter().zip(dirty.dirty) {
                 if is_dirty {
                     let started = std::time::Instant::now();
                     let rows = conn.execute(staged.merge, &[&tid]).await.map_err(db)?;
