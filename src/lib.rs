@@ -24,6 +24,7 @@
 //! - [`telemetry`]: logging setup and Prometheus metrics.
 //! - [`throttle`]: Graph-style sliding-window limits on report calls.
 //! - [`tls`]: rustls configuration, the self-signed certificate set, the TLS listener.
+//! - [`web`]: the browser dashboard's built files, embedded (served by [`api`]).
 
 pub mod api;
 pub mod audit;
@@ -40,3 +41,4 @@ pub mod store;
 pub mod telemetry;
 pub mod throttle;
 pub mod tls;
+pub mod web;

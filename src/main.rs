@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use reportroot::auth::signin;
 use reportroot::auth::{
     Authority, DEFAULT_APP_NAME, DEFAULT_USER_NAME, ExternalIssuer, JwksSource, UserIdentity, apps,
     default_upn,
@@ -59,6 +60,8 @@ enum Command {
     Ingest(IngestArgs),
     /// Print a token signed by the server's own key.
     Token(TokenArgs),
+    /// Print a one-time dashboard sign-in link for a tenant (works with a running server).
+    SigninLink(SigninLinkArgs),
     /// Write a deterministic synthetic tenant as ingest NDJSON.
     Generate(GenerateArgs),
     /// Manage app registrations for the built-in token endpoint.
@@ -310,6 +313,12 @@ struct ServeArgs {
     request_timeout: Duration,
     #[command(flatten)]
     database: DatabaseArgs,
+    /// Lifetime of a dashboard session started from a sign-in link.
+    #[arg(long, default_value = "1h", value_parser = parse_duration, env = "REPORTROOT_SESSION_TTL")]
+    session_ttl: Duration,
+    /// Lifetime of the sign-in links printed at start.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, env = "REPORTROOT_SIGNIN_TTL")]
+    signin_ttl: Duration,
 }
 
 #[derive(Args)]
@@ -394,6 +403,21 @@ struct TokenArgs {
 }
 
 #[derive(Args)]
+struct SigninLinkArgs {
+    #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+    data: PathBuf,
+    #[arg(long)]
+    tenant: String,
+    /// How long the link may be opened (once), e.g. 10m, 1h.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    ttl: Duration,
+    /// The server's URL as the browser reaches it (default: the remembered --public-url,
+    /// else http://127.0.0.1:8080).
+    #[arg(long, env = "REPORTROOT_PUBLIC_URL")]
+    url: Option<String>,
+}
+
+#[derive(Args)]
 struct GenerateArgs {
     #[arg(long)]
     tenant: String,
@@ -454,6 +478,7 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(a) => demo(a),
         Command::Ingest(a) => ingest(a),
         Command::Token(a) => token(a),
+        Command::SigninLink(a) => signin_link_cmd(a),
         Command::Generate(a) => generate_cmd(a),
         Command::App(a) => app(a),
         Command::Tenants(a) => tenants_cmd(a),
@@ -510,6 +535,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config.throttle = a.throttle;
     config.store = a.database.kind();
     config.retention_days = a.retention_days;
+    config.session_ttl = a.session_ttl;
     if !(0.0..=1.0).contains(&a.chaos_rate) {
         bail!("--chaos-rate must be between 0 and 1");
     }
@@ -536,6 +562,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         (Some(_), None, None) => bail!("--issuer needs --jwks-url or --jwks-file"),
         _ => None,
     };
+    let data = config.data_dir.clone();
+    let public_url = config.public_url.clone();
+    let signin_ttl = a.signin_ttl;
     runtime()?.block_on(async {
         let server = Server::bind(config).await?;
         println!(
@@ -543,6 +572,21 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             server.scheme(),
             server.local_addr()
         );
+        let base = public_url
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| {
+                format!(
+                    "{}://{}",
+                    server.scheme(),
+                    browser_addr(server.local_addr())
+                )
+            });
+        // The tenants of the server's own store (SQLite file or PostgreSQL).
+        let tenants = server.stored_tenants().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "listing tenants for sign-in links failed");
+            Vec::new()
+        });
+        print_signin_links(&data, &base, signin_ttl, &tenants)?;
         let _ = std::io::stdout().flush();
         tracing::info!(addr = %server.local_addr(), "listening");
         server.run().await?;
@@ -768,7 +812,11 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
     config.store = a.database.kind();
     runtime()?.block_on(async {
         let server = Server::bind(config).await?;
-        let base = format!("http://{}", server.local_addr());
+        let base = format!("http://{}", browser_addr(server.local_addr()));
+        println!(
+            "Open the dashboard (one-time sign-in link, valid 1 h): {}",
+            signin_link(&authority, &tid, &base, Duration::from_secs(3600))
+        );
         println!(
             "reportroot demo listening on {base} (data in {})",
             data.display()
@@ -796,6 +844,86 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
         server.run().await?;
         Ok(())
     })
+}
+
+/// The address a browser on this machine uses: an unspecified bind address (0.0.0.0, ::)
+/// becomes loopback.
+fn browser_addr(addr: SocketAddr) -> SocketAddr {
+    let mut a = addr;
+    if a.ip().is_unspecified() {
+        a.set_ip(if a.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    a
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `{base}/signin#code=…`: a one-time dashboard sign-in link for `tid`.
+fn signin_link(authority: &Authority, tid: &TenantId, base: &str, ttl: Duration) -> String {
+    let code = signin::issue(authority.link_secret(), tid, now_secs() + ttl.as_secs());
+    format!("{}/signin#code={code}", base.trim_end_matches('/'))
+}
+
+/// At `serve` start: one sign-in link per tenant with data (the first ten), or a hint.
+/// Written without `println!`: a reader that closed stdout after the banner must not stop
+/// the server.
+fn print_signin_links(
+    data: &Path,
+    base: &str,
+    ttl: Duration,
+    tenants: &[TenantId],
+) -> anyhow::Result<()> {
+    let authority = Authority::open(data)?;
+    let mut out = std::io::stdout().lock();
+    if tenants.is_empty() {
+        let _ = writeln!(
+            out,
+            "Dashboard: {base}/ (no tenant has data yet; after an ingest, run reportroot signin-link --data {} --tenant TID)",
+            data.display()
+        );
+    }
+    for tid in tenants.iter().take(10) {
+        let _ = writeln!(
+            out,
+            "Dashboard for tenant {tid} (one-time sign-in link, valid {} min): {}",
+            ttl.as_secs() / 60,
+            signin_link(&authority, tid, base, ttl)
+        );
+    }
+    if tenants.len() > 10 {
+        let _ = writeln!(
+            out,
+            "... and {} more tenants: reportroot signin-link --data {} --tenant TID",
+            tenants.len() - 10,
+            data.display()
+        );
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+fn signin_link_cmd(a: SigninLinkArgs) -> anyhow::Result<()> {
+    let tid = tenant(&a.tenant)?;
+    let authority = Authority::open(&a.data)?;
+    let base = a
+        .url
+        .or_else(|| {
+            std::fs::read_to_string(a.data.join("public-url"))
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_string());
+    println!("{}", signin_link(&authority, &tid, &base, a.ttl));
+    Ok(())
 }
 
 /// The store of an existing data dir (never creates one), or the PostgreSQL database.

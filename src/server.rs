@@ -45,6 +45,8 @@ pub struct Config {
     pub store: StoreKind,
     /// `--retention-days`: history kept before the Report Refresh Date (`None`: all).
     pub retention_days: Option<u32>,
+    /// Lifetime of a dashboard session started with a sign-in code.
+    pub session_ttl: Duration,
 }
 
 /// Limits on connections and requests, applied by the HTTP server itself.
@@ -88,6 +90,7 @@ impl Config {
             connection: ConnectionLimits::default(),
             store: StoreKind::Sqlite,
             retention_days: None,
+            session_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -147,6 +150,7 @@ impl Server {
             connection,
             store,
             retention_days,
+            session_ttl,
         } = config;
         let lock = crate::lifecycle::DataDirLock::acquire(&data_dir, "serve")?;
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_string());
@@ -195,6 +199,7 @@ impl Server {
             data_dir: data_dir.clone(),
             chaos,
             request_timeout: connection.request_timeout,
+            session_ttl,
         };
         let registry = Arc::new(registry);
         let state = Arc::new(AppState::new(
@@ -211,6 +216,15 @@ impl Server {
             registry,
             _lock: lock,
         })
+    }
+
+    /// Every tenant with stored data (from the store, off the async threads).
+    pub async fn stored_tenants(&self) -> Result<Vec<crate::model::TenantId>, ServerError> {
+        let registry = self.registry.clone();
+        tokio::task::spawn_blocking(move || registry.store().tenants())
+            .await
+            .map_err(|e| ServerError::Serve(std::io::Error::other(e)))?
+            .map_err(ServerError::Store)
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -93,6 +93,12 @@ async fn demo_answers_its_own_curl_lines_and_stops_on_sigterm() {
         .spawn()
         .expect("start demo");
     let lines = read_until(&mut child, "Press Ctrl-C");
+    assert!(
+        lines[0].starts_with(
+            "Open the dashboard (one-time sign-in link, valid 1 h): http://127.0.0.1:"
+        ) && lines[0].contains("/signin#code="),
+        "the sign-in link comes first: {lines:?}"
+    );
     let token = lines
         .iter()
         .find_map(|l| l.strip_prefix("export TOKEN='"))
@@ -177,14 +183,64 @@ async fn generate_ingest_token_and_serve_agree() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lines = read_until(&mut child, "listening on");
+    let lines = read_until(&mut child, "Dashboard for tenant");
     let base = lines
+        .iter()
+        .find(|l| l.starts_with("reportroot listening on "))
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    // The sign-in link printed at start, and one from `reportroot signin-link` for the
+    // running server, each work once.
+    let printed = lines
         .last()
         .unwrap()
         .rsplit(' ')
         .next()
         .unwrap()
         .to_string();
+    assert!(
+        printed.starts_with(&format!("{base}/signin#code=")),
+        "{printed}"
+    );
+    let cli_link = Command::new(BIN)
+        .args([
+            "signin-link",
+            "--tenant",
+            tid,
+            "--ttl",
+            "5m",
+            "--url",
+            &base,
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let cli_link = String::from_utf8(cli_link.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        cli_link.starts_with(&format!("{base}/signin#code=")),
+        "{cli_link}"
+    );
+    let client = reqwest::Client::new();
+    for link in [&printed, &cli_link] {
+        let code = link.split("#code=").nth(1).unwrap();
+        for want in [200, 401] {
+            let resp = client
+                .post(format!("{base}/signin"))
+                .header("x-requested-with", "reportroot")
+                .json(&serde_json::json!({ "code": code }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), want, "{link}");
+        }
+    }
     let resp = reqwest::Client::new()
         .get(format!(
             "{base}/v1.0/reports/getOffice365ServicesUserCounts(period='D7')"

@@ -41,6 +41,11 @@ fn route_label(path: &str) -> &'static str {
         "report"
     } else if path.starts_with("/admin/") {
         "ingest"
+    } else if path == "/"
+        || path.starts_with("/assets/")
+        || ["/signin", "/signout", "/session"].contains(&path)
+    {
+        "dashboard"
     } else if path == "/healthz" {
         "healthz"
     } else if path == "/metrics" {

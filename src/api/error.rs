@@ -131,6 +131,18 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<crate::auth::signin::SigninError> for ApiError {
+    fn from(e: crate::auth::signin::SigninError) -> Self {
+        use crate::auth::signin::SigninError;
+        match e {
+            SigninError::Invalid | SigninError::Expired | SigninError::Used => {
+                ApiError::Unauthenticated(e.to_string())
+            }
+            SigninError::Io(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         ApiError::BadRequest(e.to_string())

@@ -77,8 +77,11 @@ pub async fn ingest(
         };
         // The registry fills in the batch's figures.
         let audit = record(&claims_for_audit, rid.as_ref(), "ingest", "", String::new());
-        st.registry
-            .ingest_stream(&tid, &body[..], &opts, Some(&audit), |_| {})
+        // At a lower priority: report calls come first on a busy machine.
+        crate::engine::in_background(|| {
+            st.registry
+                .ingest_stream(&tid, &body[..], &opts, Some(&audit), |_| {})
+        })
     })
     .await?;
     match outcome {

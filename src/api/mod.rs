@@ -1,5 +1,6 @@
 //! The HTTP API: Graph's report URLs, the pre-authenticated downloads, ingest, the
-//! Entra-compatible sign-in endpoints, and the operational endpoints. Only this layer knows
+//! Entra-compatible sign-in endpoints, the browser dashboard and its session, and the
+//! operational endpoints. Only this layer knows
 //! HTTP, Graph JSON, CSV and OData, and only
 //! [`error`] maps errors to statuses and Graph codes.
 
@@ -7,6 +8,7 @@ pub mod audit_log;
 mod cache;
 mod chaos;
 mod context;
+mod dashboard;
 pub mod error;
 mod identity;
 mod ingest;
@@ -16,6 +18,7 @@ pub mod odata;
 mod ops;
 pub mod render;
 mod reports;
+mod session;
 mod settings;
 pub mod tenants;
 
@@ -50,6 +53,8 @@ pub struct ApiSettings {
     pub chaos: Option<Chaos>,
     /// Time to answer one request.
     pub request_timeout: Duration,
+    /// Lifetime of a dashboard session (the cookie's token) started with a sign-in code.
+    pub session_ttl: Duration,
 }
 
 /// `--chaos-rate` / `--chaos-codes`: answer this share of Graph calls with one of these
@@ -67,6 +72,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub settings: ApiSettings,
     pub throttle: crate::throttle::Throttle,
+    /// Redeemed dashboard sign-in codes (single use, kept across restarts).
+    pub signin_codes: crate::auth::signin::UsedCodes,
     cache: cache::ReportCache,
 }
 
@@ -77,7 +84,11 @@ impl AppState {
         settings: ApiSettings,
         throttle: crate::throttle::Limits,
     ) -> AppState {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         AppState {
+            signin_codes: crate::auth::signin::UsedCodes::open(&settings.data_dir, now),
             cache: cache::ReportCache::new(&settings.data_dir.join("spool")),
             registry,
             verifier,
@@ -91,6 +102,11 @@ impl AppState {
 /// The whole application.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(dashboard::page))
+        .route("/signin", get(dashboard::page).post(dashboard::signin))
+        .route("/signout", post(dashboard::signout))
+        .route("/session", get(dashboard::current))
+        .route("/assets/{name}", get(dashboard::asset))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/discovery/v2.0/keys", get(ops::jwks))

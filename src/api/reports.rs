@@ -322,7 +322,7 @@ pub async fn report(
             )));
         }
     };
-    let claims = bearer_claims(&state, &headers).await?;
+    let claims = super::session::reader_claims(&state, &headers).await?;
     let call = odata::parse_report_segment(raw_segment).map_err(|e| match e {
         ODataError::UnknownSegment(_) | ODataError::Syntax(_) => {
             ApiError::BadRequest(e.to_string())

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -34,8 +34,11 @@ const PUBLIC_URL_FILE: &str = "public-url";
 
 #[derive(Clone)]
 pub struct Authority {
-    private: RsaPrivateKey,
-    encoding: EncodingKey,
+    public: RsaPublicKey,
+    /// RS256 signing with ring, whose RSA private-key operations are constant-time (the
+    /// `rsa` crate's are not: RUSTSEC-2023-0071). `rsa` only generates the key once and
+    /// reads its public half.
+    signer: std::sync::Arc<RsaKeyPair>,
     kid: String,
     link_secret: Vec<u8>,
     issuer_base: String,
@@ -158,9 +161,13 @@ impl Authority {
         let pem = String::from_utf8(pem).map_err(|e| ks("decoding", &key_path, e))?;
         let private =
             RsaPrivateKey::from_pkcs8_pem(&pem).map_err(|e| ks("decoding", &key_path, e))?;
-        let encoding =
-            EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| ks("loading", &key_path, e))?;
+        let der = private
+            .to_pkcs8_der()
+            .map_err(|e| ks("encoding", &key_path, e))?;
+        let signer =
+            RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| ks("loading", &key_path, e))?;
         let public = RsaPublicKey::from(&private);
+        drop(private);
         let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(public.n().to_bytes_be())[..12]);
 
         let secret_path = data_dir.join(LINK_SECRET_FILE);
@@ -176,8 +183,8 @@ impl Authority {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| DEFAULT_ISSUER_BASE.to_string());
         Ok(Authority {
-            private,
-            encoding,
+            public: public.clone(),
+            signer: std::sync::Arc::new(signer),
             kid,
             link_secret,
             issuer_base,
@@ -204,7 +211,7 @@ impl Authority {
     }
 
     pub fn public_key(&self) -> RsaPublicKey {
-        RsaPublicKey::from(&self.private)
+        self.public.clone()
     }
 
     pub fn public_key_pem(&self) -> Result<String, AuthError> {
@@ -228,16 +235,35 @@ impl Authority {
 
     /// Signs arbitrary claims with RS256 and this key's `kid`.
     pub fn sign_claims(&self, claims: &Value) -> Result<String, AuthError> {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
-        header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .map_err(|e| AuthError::KeyStore(format!("signing token: {e}")))
+        let header = json!({"typ": "JWT", "alg": "RS256", "kid": self.kid});
+        let json = |v: &Value| {
+            serde_json::to_vec(v).map_err(|e| AuthError::KeyStore(format!("encoding token: {e}")))
+        };
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(json(&header)?),
+            URL_SAFE_NO_PAD.encode(json(claims)?)
+        );
+        let mut sig = vec![0u8; self.signer.public().modulus_len()];
+        self.signer
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
+            .map_err(|_| AuthError::KeyStore("signing token failed".into()))?;
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
 
     /// The client id the CLI uses for a tenant when none is given.
     pub fn default_client_id(tid: &str) -> String {
         derived_guid(&format!("reportroot-cli-app:{tid}"))
+    }
+
+    /// The client id of the dashboard's session tokens in a tenant.
+    pub fn dashboard_client_id(tid: &str) -> String {
+        derived_guid(&format!("reportroot-dashboard:{tid}"))
     }
 
     /// The claims every token carries: `aud`, `iss`, `iat`, `nbf`, `exp`, `tid`, `uti` (random

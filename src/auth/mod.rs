@@ -1,11 +1,12 @@
 //! Who may read what. [`Authority`] is the built-in issuer: the signing key pair and link
 //! secret kept in the data dir, token minting (CLI and tests), and JWKS. [`Verifier`] checks
 //! bearer tokens (signature, algorithm, `exp`/`nbf`, `iss`, `aud`); [`policy`] decides what a
-//! verified token may do. Knows nothing of HTTP: the API maps [`AuthError`] to statuses.
+//! verified token may do; [`signin`] the dashboard's one-time sign-in codes. Knows nothing of HTTP: the API maps [`AuthError`] to statuses.
 
 pub mod apps;
 mod authority;
 pub mod policy;
+pub mod signin;
 mod verify;
 
 pub use authority::{

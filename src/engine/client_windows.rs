@@ -16,11 +16,11 @@ use crate::store::CLIENT_SIGNALS;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientWindows {
     /// The R the windows end on.
-    r: Option<Day>,
+    pub(super) r: Option<Day>,
     /// Per period ([`Period::index`]), per signal: the users with it in the window.
-    unions: Vec<Vec<RoaringBitmap>>,
+    pub(super) unions: Vec<Vec<RoaringBitmap>>,
     /// Per day: per signal, the users with it that day who exist on R.
-    day_counts: BTreeMap<Day, Vec<u64>>,
+    pub(super) day_counts: BTreeMap<Day, Vec<u64>>,
 }
 
 /// What a batch did to the per-day client bitmaps.

@@ -21,7 +21,7 @@ pub use registry::{EngineError, Feeder, IngestOutcome, Registry};
 pub use state::{
     ActivationState, Licensed, MailboxFacts, Planner, SiteFacts, TenantState, UserState,
 };
-pub use stream::{BULK_BLOCK_BYTES, StreamOptions};
+pub use stream::{BULK_BLOCK_BYTES, StreamOptions, in_background};
 pub use totals::DayTotals;
 pub use usage_days::{
     MailboxDay, SiteDay, UsageDays, mailbox_exists_on, mailbox_gone, site_active, site_exists_on,

@@ -45,6 +45,9 @@ pub struct Registry {
     settings: Mutex<HashMap<TenantId, ReportSettings>>,
     /// `--retention-days`: day rows older than R minus this many days are dropped.
     retention_days: Option<u32>,
+    /// Per tenant, the writer's turn: one batch, deletion, erasure or retention pass at a
+    /// time, taken before the state's lock (see [`Registry::ingest_blocks`]).
+    writers: Mutex<HashMap<TenantId, Arc<Mutex<()>>>>,
 }
 
 /// The answer to an erasure.
@@ -68,7 +71,18 @@ impl Registry {
             snapshotted: Mutex::new(HashMap::new()),
             settings: Mutex::new(HashMap::new()),
             retention_days: None,
+            writers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The tenant's writer turn (held for a whole change, before any state lock).
+    fn writer(&self, tid: &TenantId) -> Arc<Mutex<()>> {
+        self.writers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(tid.clone())
+            .or_default()
+            .clone()
     }
 
     /// Keeps `days` days of history before R (at least [`MIN_RETENTION_DAYS`]; larger
@@ -117,6 +131,8 @@ impl Registry {
         let mut rows = 0;
         for tid in self.store.tenants()? {
             let shared = self.tenant(&tid)?;
+            let turn = self.writer(&tid);
+            let _turn = turn.lock().unwrap_or_else(|p| p.into_inner());
             let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
             let audit = crate::audit::operator("retention.prune", "", String::new());
             let audit = AuditRecord {
@@ -129,9 +145,9 @@ impl Registry {
     }
 
     /// Erases one user as if never ingested (see [`Erasure`]): the store's rows of the tenant
-    /// are rewritten in one durable transaction with the audit entry, under the tenant's
-    /// write lock; then memory is replaced, `forget` drops cached reports, and the snapshot
-    /// is rewritten. `None`: no such user.
+    /// are rewritten in one durable transaction with the audit entry, in the writer's turn
+    /// (reports keep reading the old state); then the new state is swapped in, `forget`
+    /// drops cached reports, and the snapshot is rewritten. `None`: no such user.
     pub fn erase_user(
         &self,
         tid: &TenantId,
@@ -140,16 +156,26 @@ impl Registry {
         forget: impl FnOnce(),
     ) -> Result<Option<Erased>, EngineError> {
         let shared = self.tenant(tid)?;
-        let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
-        let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
-        let Some(erasure) = Erasure::plan(&state, user_id) else {
+        let turn = self.writer(tid);
+        let _turn = turn.lock().unwrap_or_else(|p| p.into_inner());
+        // Reports go on reading the old state until the new one is swapped in: the writer's
+        // turn keeps every other change out meanwhile.
+        let (plan, old_meta, retained_from) = {
+            let state = shared.read().unwrap_or_else(|p| p.into_inner());
+            (
+                Erasure::plan(&state, user_id),
+                state.meta,
+                state.retained_from,
+            )
+        };
+        let Some(erasure) = plan else {
             return Ok(None);
         };
         let started = std::time::Instant::now();
         let mut chunks: Vec<Changeset> = Vec::new();
         self.store
             .load(tid, &mut |c| chunks.push(erasure.chunk(c)))?;
-        let meta = Erasure::meta(state.meta, &chunks);
+        let meta = Erasure::meta(old_meta, &chunks);
         for c in &mut chunks {
             c.meta = meta;
         }
@@ -159,12 +185,18 @@ impl Registry {
             fresh.apply(c);
         }
         fresh.meta = meta;
-        fresh.retained_from = state.retained_from;
+        fresh.retained_from = retained_from;
         fresh.warm();
-        *state = fresh;
+        let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
+        let old = {
+            let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *state, fresh)
+        };
         forget();
+        drop(old);
         if let Some(dir) = &self.snapshots {
             remove_snapshot(dir, tid);
+            let state = shared.read().unwrap_or_else(|p| p.into_inner());
             match snapshot::write(dir, &state) {
                 Ok(()) => {
                     snapshotted.insert(tid.clone(), state.version());
@@ -314,7 +346,10 @@ impl Registry {
         forget: impl FnOnce(),
     ) -> Result<bool, EngineError> {
         let shared = self.tenant(tid)?;
-        // Lock order as in `snapshot_changed`: the snapshot bookkeeping, then the tenant.
+        let turn = self.writer(tid);
+        let _turn = turn.lock().unwrap_or_else(|p| p.into_inner());
+        // Lock order as in `snapshot_changed`: the writer's turn, the snapshot bookkeeping,
+        // then the tenant.
         let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
         let existed = self.store.delete_tenant(tid, audit)?;
@@ -421,8 +456,9 @@ impl Registry {
 
     /// [`Registry::ingest`] for a batch too big to hold parsed whole: `feed` parses the
     /// batch block by block, hands each block to the [`Feeder`] and returns the record
-    /// count. Same guarantees: the tenant is write-locked throughout, an error from `feed`
-    /// stores nothing, and `Ok` means durable.
+    /// count. Same guarantees: an error from `feed` stores nothing, and `Ok` means durable.
+    /// Writers of a tenant take turns (one batch, deletion, erasure or retention pass at a
+    /// time); reports are blocked only while the committed change is applied.
     ///
     /// With `write_early`, each block's rows go to the store inside the batch's open
     /// transaction as soon as they are planned, overlapping the store's work with parsing
@@ -436,10 +472,15 @@ impl Registry {
         feed: impl FnOnce(&mut Feeder<'_, '_>) -> Result<usize, EngineError>,
     ) -> Result<IngestOutcome, EngineError> {
         let shared = self.tenant(tid)?;
-        let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
+        let turn = self.writer(tid);
+        let _turn = turn.lock().unwrap_or_else(|p| p.into_inner());
+        // Planning only reads the state and the commit touches only the store: reports go on
+        // reading the last applied version meanwhile (shared lock); the state is locked
+        // exclusively just to apply the committed change.
+        let reading = shared.read().unwrap_or_else(|p| p.into_inner());
         let t0 = std::time::Instant::now();
         let mut feeder = Feeder {
-            planner: state.planner(),
+            planner: reading.planner(),
             writer: if write_early {
                 Some(self.store.begin(tid)?)
             } else {
@@ -474,6 +515,9 @@ impl Registry {
             None => self.store.commit(tid, &change, audit.as_ref())?,
         }
         let t2 = std::time::Instant::now();
+        drop(reading);
+        let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
+        let t3 = std::time::Instant::now();
         state.apply(change);
         state.warm();
         // Retention after the batch (a failure here leaves the batch durable and is retried
@@ -488,7 +532,8 @@ impl Registry {
             write_early,
             parse_and_plan_ms = (t1 - t0).as_secs_f64() * 1e3,
             commit_ms = (t2 - t1).as_secs_f64() * 1e3,
-            apply_ms = t2.elapsed().as_secs_f64() * 1e3,
+            lock_wait_ms = (t3 - t2).as_secs_f64() * 1e3,
+            apply_ms = t3.elapsed().as_secs_f64() * 1e3,
             "batch applied"
         );
         Ok(IngestOutcome {
@@ -521,5 +566,49 @@ impl Feeder<'_, '_> {
             w.rows(self.planner.unwritten())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{Limits, parse_batch};
+    use crate::store::SqliteStore;
+
+    /// Reports read the last applied version while a batch is planned and committed: a
+    /// reader started from inside the batch's feed finishes before the feed does (with the
+    /// state write-locked for the whole batch, as before, it would wait for the batch, which
+    /// waits for it).
+    #[test]
+    fn reads_go_on_while_a_batch_is_planned() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Arc::new(Registry::new(
+            Arc::new(SqliteStore::open(dir.path()).unwrap()),
+            None,
+        ));
+        let tid = TenantId::parse("t1").unwrap();
+        let first = br#"{"type":"user","id":"u1","userPrincipalName":"a@x","displayName":"A"}"#;
+        let batch = parse_batch(first, &Limits::default()).unwrap();
+        registry.ingest(&tid, &batch, None).unwrap();
+        let second = br#"{"type":"user","id":"u2","userPrincipalName":"b@x","displayName":"B"}"#;
+        let batch = parse_batch(second, &Limits::default()).unwrap();
+        let (r, t) = (registry.clone(), tid.clone());
+        registry
+            .ingest_blocks(&tid, false, None, |feeder| {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let (r, t) = (r.clone(), t.clone());
+                std::thread::spawn(move || {
+                    let seen = r.read(&t, |s| (s.version(), s.users().len()));
+                    let _ = tx.send(seen.ok());
+                });
+                let seen = rx
+                    .recv_timeout(std::time::Duration::from_secs(20))
+                    .expect("a report read while the batch is planned");
+                assert_eq!(seen, Some((1, 1)), "the last applied version");
+                feeder.feed(&batch)?;
+                Ok(batch.len())
+            })
+            .unwrap();
+        assert_eq!(registry.read(&tid, |s| s.users().len()).unwrap(), 2);
     }
 }

@@ -11,14 +11,18 @@ use roaring::RoaringBitmap;
 
 use super::compact::{Deleted, Held};
 use super::state::{ActivationState, MailboxFacts, SiteFacts, TenantState, UserState};
+use super::totals::DayTotals;
 use crate::model::{
-    Day, Mailbox, MailboxState, Platform, RecipientType, Site, SiteKind, SiteState, TenantId,
+    Day, MAX_COUNTERS, Mailbox, MailboxState, Platform, RecipientType, Site, SiteKind, SiteState,
+    TenantId,
 };
 use crate::store::{ClientDay, CounterBlock, TenantMeta};
 
-/// `03`: user names, activity counters, mailboxes and sites added (an older snapshot is refused, and the
-/// tenant loads from the store).
-const MAGIC: &[u8; 8] = b"RRSNAP03";
+/// `03`: user names, activity counters, mailboxes and sites added; `04`: the kept per-day
+/// summaries (counter totals, mailbox and site series, email-client windows), which took
+/// most of a 1M-user load to rebuild (an older snapshot is refused, and the tenant loads
+/// from the store).
+const MAGIC: &[u8; 8] = b"RRSNAP04";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -73,6 +77,18 @@ impl<T: Write> W<T> {
     fn held(&mut self, h: Held) {
         self.i32(h.start);
         self.i32(h.end);
+    }
+    fn bitmap(&mut self, b: &RoaringBitmap, buf: &mut Vec<u8>) {
+        buf.clear();
+        // Serializing into a Vec cannot fail.
+        let _ = b.serialize_into(&mut *buf);
+        self.u32(buf.len() as u32);
+        self.raw(buf);
+    }
+    fn u64s(&mut self, v: &[u64]) {
+        for x in v {
+            self.u64(*x);
+        }
     }
 }
 
@@ -134,6 +150,16 @@ impl<T: Read> R<T> {
             start: self.i32()?,
             end: self.i32()?,
         })
+    }
+    fn bitmap(&mut self, buf: &mut Vec<u8>) -> Option<RoaringBitmap> {
+        RoaringBitmap::deserialize_from(self.bytes_into(buf)?).ok()
+    }
+    fn u64s<const N: usize>(&mut self) -> Option<[u64; N]> {
+        let mut v = [0u64; N];
+        for x in &mut v {
+            *x = self.u64()?;
+        }
+        Some(v)
     }
     /// A count of items each at least `min` bytes long, refused if the rest cannot hold them.
     fn count(&mut self, min: usize) -> Option<usize> {
@@ -278,6 +304,46 @@ fn encode(s: &TenantState, out: impl Write) -> std::io::Result<()> {
                 w.u64(v);
             }
         }
+    }
+    // The kept per-day summaries (see `engine/totals.rs`, `usage_days.rs`,
+    // `client_windows.rs`), as they are: loading them is a read, rebuilding them a scan.
+    w.bitmap(&s.totals.excluded, &mut buf);
+    for days in &s.totals.days {
+        w.u32(days.len() as u32);
+        for (d, t) in days {
+            w.i32(d.0);
+            w.u64s(&t.sums);
+            w.u64s(&t.users);
+        }
+    }
+    let u = &s.usage_days;
+    w.opt_day(u.r);
+    w.u32(u.mailboxes.len() as u32);
+    for (d, x) in &u.mailboxes {
+        w.i32(d.0);
+        w.u64s(x);
+    }
+    for kind in &u.sites {
+        w.u32(kind.len() as u32);
+        for (d, x) in kind {
+            w.i32(d.0);
+            w.u64s(x);
+        }
+    }
+    let cw = &s.client_windows;
+    w.opt_day(cw.r);
+    w.u32(cw.unions.len() as u32);
+    for period in &cw.unions {
+        w.u32(period.len() as u32);
+        for b in period {
+            w.bitmap(b, &mut buf);
+        }
+    }
+    w.u32(cw.day_counts.len() as u32);
+    for (d, counts) in &cw.day_counts {
+        w.i32(d.0);
+        w.u32(counts.len() as u32);
+        w.u64s(counts);
     }
     match w.err {
         Some(e) => Err(e),
@@ -471,11 +537,43 @@ fn decode(tid: &TenantId, inp: impl Read, len: u64) -> Option<TenantState> {
         }
         s.sites.push(SiteFacts { site, owner, days });
     }
+    let mut buf = Vec::new();
+    s.totals.excluded = r.bitmap(&mut buf)?;
+    for w in 0..3 {
+        for _ in 0..r.count(4 + 16 * MAX_COUNTERS)? {
+            let d = Day(r.i32()?);
+            let t = DayTotals {
+                sums: r.u64s()?,
+                users: r.u64s()?,
+            };
+            s.totals.days[w].insert(d, t);
+        }
+    }
+    s.usage_days.r = r.opt_day()?;
+    for _ in 0..r.count(4 + 64)? {
+        let d = Day(r.i32()?);
+        s.usage_days.mailboxes.insert(d, r.u64s()?);
+    }
+    for kind in 0..2 {
+        for _ in 0..r.count(4 + 48)? {
+            let d = Day(r.i32()?);
+            s.usage_days.sites[kind].insert(d, r.u64s()?);
+        }
+    }
+    s.client_windows.r = r.opt_day()?;
+    s.client_windows.unions = (0..r.count(4)?)
+        .map(|_| (0..r.count(4)?).map(|_| r.bitmap(&mut buf)).collect())
+        .collect::<Option<_>>()?;
+    for _ in 0..r.count(8)? {
+        let d = Day(r.i32()?);
+        let n = r.count(8)?;
+        let counts = (0..n).map(|_| r.u64()).collect::<Option<Vec<u64>>>()?;
+        s.client_windows.day_counts.insert(d, counts);
+    }
     if r.left != 0 {
         return None;
     }
     s.rebuild_windows();
-    s.rebuild_totals();
     Some(s)
 }
 
@@ -568,6 +666,11 @@ mod tests {
                 crate::reports::services_user_counts(&s, p)
             );
         }
+        // The kept summaries come back as they were kept (no rebuild at load).
+        assert_eq!(back.totals, s.totals);
+        assert_eq!(back.usage_days, s.usage_days);
+        assert_eq!(back.client_windows, s.client_windows);
+        assert!(!s.usage_days.mailboxes.is_empty());
         let mut again = Vec::new();
         encode(&back, &mut again).unwrap();
         assert_eq!(again, bytes);

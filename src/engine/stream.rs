@@ -24,6 +24,34 @@ pub struct StreamOptions {
     pub write_early: bool,
 }
 
+/// Runs `f` on a new thread whose scheduling priority is lowered (nice +10 on Linux; the
+/// threads it starts inherit it), so that a big batch parsed and planned on every core
+/// leaves the CPU to report calls first. The thread ends with `f`, so no priority has to be
+/// restored (raising it back would need a privilege).
+pub fn in_background<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        let worker = s.spawn(|| {
+            lower_this_threads_priority();
+            f()
+        });
+        match worker.join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours; with
+    // PRIO_PROCESS and who = 0 it applies, on Linux, to the calling thread only (nice is a
+    // per-thread attribute there). Failure only leaves the priority as it was.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
+
 impl Registry {
     /// Ingests everything `input` yields as one atomic batch (see [`Registry::ingest`]).
     /// `progress` is told the bytes read so far after each read. Errors come in line

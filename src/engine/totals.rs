@@ -39,11 +39,11 @@ impl DayTotals {
 }
 
 /// The totals of the three workloads ([`crate::model::Workload::index`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CounterTotals {
     /// Users whose counters are left out: those not existing on R when last reconciled.
-    excluded: RoaringBitmap,
-    days: [BTreeMap<Day, DayTotals>; 3],
+    pub(super) excluded: RoaringBitmap,
+    pub(super) days: [BTreeMap<Day, DayTotals>; 3],
 }
 
 /// A dense membership test for the excluded users (one bit per ordinal).

@@ -194,9 +194,9 @@ fn earliest(m: &mut HashMap<u32, Day>, k: u32, d: Day) {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageDays {
     /// The R the window ends on (none: no window yet).
-    r: Option<Day>,
-    mailboxes: BTreeMap<Day, MailboxDay>,
-    sites: [BTreeMap<Day, SiteDay>; 2],
+    pub(super) r: Option<Day>,
+    pub(super) mailboxes: BTreeMap<Day, MailboxDay>,
+    pub(super) sites: [BTreeMap<Day, SiteDay>; 2],
 }
 
 impl UsageDays {
