@@ -109,7 +109,7 @@ def main():
         print(f"tenant: {a.users:,} users x {a.days} days; batch {size / 1e6:.0f} MB, HTTP {r.status}, "
               f"{ingest_s:.1f} s end to end")
         if phases:
-            print("server phases:", phases[-1].strip()[-220:])
+            print("server phases:", phases[-1].strip()[-260:])
         print("| phase | calls | p50 ms | p99 ms | max ms |")
         print("|---|---|---|---|---|")
         for ph in ("before", "during", "after"):

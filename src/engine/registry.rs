@@ -519,13 +519,18 @@ impl Registry {
         let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
         let t3 = std::time::Instant::now();
         state.apply(change);
-        state.warm();
         // Retention after the batch (a failure here leaves the batch durable and is retried
         // by the next batch and the daily pass).
         let prune_audit = audit.unwrap_or_else(|| crate::audit::operator("", "", String::new()));
         if let Err(e) = self.prune_locked(&mut state, &prune_audit) {
             tracing::warn!(tenant = %tid, error = %e, "retention after the batch failed");
         }
+        let t4 = std::time::Instant::now();
+        drop(state);
+        // The caches reports share (licensed sets) are filled under the shared lock: readers
+        // need not wait for them.
+        let state = shared.read().unwrap_or_else(|p| p.into_inner());
+        state.warm();
         tracing::debug!(
             tenant = %tid,
             records,
@@ -533,7 +538,8 @@ impl Registry {
             parse_and_plan_ms = (t1 - t0).as_secs_f64() * 1e3,
             commit_ms = (t2 - t1).as_secs_f64() * 1e3,
             lock_wait_ms = (t3 - t2).as_secs_f64() * 1e3,
-            apply_ms = t3.elapsed().as_secs_f64() * 1e3,
+            apply_ms = (t4 - t3).as_secs_f64() * 1e3,
+            warm_ms = t4.elapsed().as_secs_f64() * 1e3,
             "batch applied"
         );
         Ok(IngestOutcome {
