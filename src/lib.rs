@@ -15,8 +15,10 @@
 //! - [`audit`]: the audit trail's hash chain (entry hashes, verification, erasure digests),
 //!   pure; the store appends entries in the transaction of the change they record.
 //! - [`reports`]: the report computations, pure functions of a tenant's state.
-//! - [`store`]: the durable [`store::Store`] trait and its engines (SQLite embedded).
+//! - [`store`]: the durable [`store::Store`] trait and its engines (SQLite embedded, or
+//!   PostgreSQL with `--database-url`).
 //! - [`model`]: the shared vocabulary (days, services, platforms, records).
+//! - [`export`]: a stored tenant written back as ingest NDJSON (`reportroot export`).
 //! - [`generate`]: deterministic synthetic tenants in the ingest format (demo, benchmarks).
 //! - [`server`]: wiring a [`server::Config`] into a running server with graceful shutdown.
 //! - [`telemetry`]: logging setup and Prometheus metrics.
@@ -28,6 +30,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod engine;
+pub mod export;
 pub mod generate;
 pub mod ingest;
 pub mod lifecycle;

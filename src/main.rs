@@ -20,7 +20,7 @@ use reportroot::generate;
 use reportroot::ingest::Limits;
 use reportroot::model::{Day, TenantId};
 use reportroot::server::{Config, Server};
-use reportroot::store::SqliteStore;
+use reportroot::store::{SqliteStore, Store, StoreKind};
 use reportroot::telemetry::{LogFormat, init_logging};
 use reportroot::tls::TlsSource;
 
@@ -77,7 +77,13 @@ enum Command {
         /// The backup file to write (a tar archive).
         #[arg(long)]
         out: PathBuf,
+        /// Refused with a PostgreSQL store: back the database up with pg_dump.
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
+    /// Write one tenant as ingest NDJSON (re-ingested into an empty store of either kind, it
+    /// gives the same reports): moves tenants between SQLite and PostgreSQL.
+    Export(ExportArgs),
     /// Show and verify the audit trail (safe while the server runs).
     Audit(AuditArgs),
     /// Restore a backup into a new or empty data dir.
@@ -108,6 +114,8 @@ struct AuditArgs {
     /// One JSON object per line instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Subcommand)]
@@ -118,6 +126,8 @@ enum TenantsCommand {
         data: PathBuf,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// What is stored of one tenant (JSON, as `GET /admin/v1/tenants/{tid}`).
     Show {
@@ -125,6 +135,8 @@ enum TenantsCommand {
         data: PathBuf,
         #[arg(long)]
         tenant: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// Delete everything of one tenant: store rows, snapshot (server stopped).
     Delete {
@@ -132,6 +144,8 @@ enum TenantsCommand {
         data: PathBuf,
         #[arg(long)]
         tenant: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// Erase one user of a tenant as if never ingested (server stopped; with a server, use
     /// `DELETE /admin/v1/tenants/{tid}/users/{id}`).
@@ -143,6 +157,8 @@ enum TenantsCommand {
         /// The user's id, as ingested.
         #[arg(long)]
         user: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
 }
 
@@ -182,6 +198,26 @@ enum AppCommand {
         #[arg(long)]
         client_id: String,
     },
+}
+
+/// Where tenants are stored.
+#[derive(Args, Clone, Default)]
+struct DatabaseArgs {
+    /// Keep tenants in this PostgreSQL database instead of the data dir's SQLite file, e.g.
+    /// postgres://reportroot:PASSWORD@db.example:5432/reportroot?sslmode=require (TLS by
+    /// rustls with `sslmode=require`). Keys, app registrations and TLS files stay in --data.
+    #[arg(long, env = "REPORTROOT_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// More CA certificates (PEM) to trust for the database server's certificate, beside the
+    /// Mozilla roots.
+    #[arg(long, env = "REPORTROOT_DATABASE_CA", requires = "database_url")]
+    database_ca: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    fn kind(&self) -> StoreKind {
+        StoreKind::from_url(self.database_url.clone(), self.database_ca.clone())
+    }
 }
 
 #[derive(Args)]
@@ -280,6 +316,8 @@ struct ServeArgs {
     /// Time to answer one request (408 after that).
     #[arg(long, default_value = "300s", value_parser = parse_duration, env = "REPORTROOT_REQUEST_TIMEOUT")]
     request_timeout: Duration,
+    #[command(flatten)]
+    database: DatabaseArgs,
     /// Lifetime of a dashboard session started from a sign-in link.
     #[arg(long, default_value = "1h", value_parser = parse_duration, env = "REPORTROOT_SESSION_TTL")]
     session_ttl: Duration,
@@ -299,6 +337,8 @@ struct DemoArgs {
     /// Users in the demo tenant.
     #[arg(long, default_value_t = 2000)]
     users: u32,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Args)]
@@ -313,6 +353,21 @@ struct IngestArgs {
     /// Bytes read, parsed and planned at a time (a file is never held parsed whole).
     #[arg(long, default_value_t = BULK_BLOCK_BYTES as u32, value_parser = clap::value_parser!(u32).range(1..), hide = true)]
     block_bytes: u32,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+    data: PathBuf,
+    #[arg(long)]
+    tenant: String,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Args)]
@@ -459,7 +514,17 @@ fn main() -> anyhow::Result<()> {
         Command::App(a) => app(a),
         Command::Tenants(a) => tenants_cmd(a),
         Command::Audit(a) => audit_cmd(a),
-        Command::Backup { data, out } => {
+        Command::Backup {
+            data,
+            out,
+            database,
+        } => {
+            if database.kind().is_postgres() {
+                // Without connecting (which would create the schema in that database).
+                bail!(
+                    "the store is a PostgreSQL database: back it up with pg_dump and restore it with pg_restore (see the README), and copy the data dir's keys/, apps.json, public-url and tls/ beside it; `reportroot backup` copies only the embedded SQLite store"
+                );
+            }
             let summary = reportroot::lifecycle::backup(&data, &out)?;
             for (name, len) in &summary.files {
                 println!("{name}\t{len}");
@@ -467,6 +532,7 @@ fn main() -> anyhow::Result<()> {
             println!("backup written to {}", out.display());
             Ok(())
         }
+        Command::Export(a) => export(a),
         Command::Restore { from, data } => {
             let summary = reportroot::lifecycle::restore(&from, &data)?;
             for (name, len) in &summary.files {
@@ -498,6 +564,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config.connection.header_timeout = a.header_timeout;
     config.connection.request_timeout = a.request_timeout;
     config.throttle = a.throttle;
+    config.store = a.database.kind();
     config.retention_days = a.retention_days;
     config.memory_budget = match a.memory_budget {
         Some(0) => None,
@@ -550,7 +617,12 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
                     browser_addr(server.local_addr())
                 )
             });
-        print_signin_links(&data, &base, signin_ttl)?;
+        // The tenants of the server's own store (SQLite file or PostgreSQL).
+        let tenants = server.stored_tenants().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "listing tenants for sign-in links failed");
+            Vec::new()
+        });
+        print_signin_links(&data, &base, signin_ttl, &tenants)?;
         let _ = std::io::stdout().flush();
         tracing::info!(addr = %server.local_addr(), "listening");
         server.run().await?;
@@ -604,8 +676,8 @@ fn ingest_file(
 fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let tid = tenant(&a.tenant)?;
     let _lock = reportroot::lifecycle::DataDirLock::acquire(&a.data, "ingest")?;
-    let store = SqliteStore::open(&a.data)?;
-    let registry = Registry::new(Arc::new(store), Some(a.data.join("snapshots")));
+    let kind = a.database.kind();
+    let registry = Registry::new(kind.open(&a.data)?, kind.snapshot_dir(&a.data));
     for f in &a.files {
         let started = std::time::Instant::now();
         let (n, refresh) = ingest_file(
@@ -624,6 +696,28 @@ fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         );
     }
     registry.snapshot_changed()?;
+    Ok(())
+}
+
+fn export(a: ExportArgs) -> anyhow::Result<()> {
+    let tid = tenant(&a.tenant)?;
+    let store = existing_store(&a.data, &a.database)?;
+    let summary = match &a.out {
+        Some(p) => {
+            let f =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            reportroot::export::write_tenant(store.as_ref(), &tid, &mut w)?
+        }
+        None => {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            reportroot::export::write_tenant(store.as_ref(), &tid, &mut w)?
+        }
+    };
+    eprintln!(
+        "exported tenant {tid}: {} users, {} records",
+        summary.users, summary.records
+    );
     Ok(())
 }
 
@@ -733,10 +827,8 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
     }
     {
         let _lock = reportroot::lifecycle::DataDirLock::acquire(&data, "demo ingest")?;
-        let registry = Registry::new(
-            Arc::new(SqliteStore::open(&data)?),
-            Some(data.join("snapshots")),
-        );
+        let kind = a.database.kind();
+        let registry = Registry::new(kind.open(&data)?, kind.snapshot_dir(&data));
         let (n, _) = ingest_file(&registry, &tid, &file, Limits::default(), BULK_BLOCK_BYTES)?;
         registry.snapshot_changed()?;
         eprintln!(
@@ -753,6 +845,7 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
     )?;
     let mut config = Config::new(data.clone());
     config.listen = a.listen;
+    config.store = a.database.kind();
     runtime()?.block_on(async {
         let server = Server::bind(config).await?;
         let base = format!("http://{}", browser_addr(server.local_addr()));
@@ -818,15 +911,13 @@ fn signin_link(authority: &Authority, tid: &TenantId, base: &str, ttl: Duration)
 /// At `serve` start: one sign-in link per tenant with data (the first ten), or a hint.
 /// Written without `println!`: a reader that closed stdout after the banner must not stop
 /// the server.
-fn print_signin_links(data: &Path, base: &str, ttl: Duration) -> anyhow::Result<()> {
+fn print_signin_links(
+    data: &Path,
+    base: &str,
+    ttl: Duration,
+    tenants: &[TenantId],
+) -> anyhow::Result<()> {
     let authority = Authority::open(data)?;
-    let tenants = match SqliteStore::open(data) {
-        Ok(store) => reportroot::store::Store::tenants(&store)?,
-        Err(e) => {
-            tracing::warn!(error = %e, "listing tenants for sign-in links failed");
-            Vec::new()
-        }
-    };
     let mut out = std::io::stdout().lock();
     if tenants.is_empty() {
         let _ = writeln!(
@@ -871,8 +962,12 @@ fn signin_link_cmd(a: SigninLinkArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The store of an existing data dir (never creates one).
-fn existing_store(data: &Path) -> anyhow::Result<SqliteStore> {
+/// The store of an existing data dir (never creates one), or the PostgreSQL database.
+fn existing_store(data: &Path, database: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let kind = database.kind();
+    if kind.is_postgres() {
+        return Ok(kind.open(data)?);
+    }
     if !data.join(reportroot::lifecycle::DB_FILE).is_file() {
         bail!(
             "{} is not a reportroot data dir (no {})",
@@ -880,15 +975,18 @@ fn existing_store(data: &Path) -> anyhow::Result<SqliteStore> {
             reportroot::lifecycle::DB_FILE
         );
     }
-    Ok(SqliteStore::open(data)?)
+    Ok(Arc::new(SqliteStore::open(data)?))
 }
 
 fn tenants_cmd(cmd: TenantsCommand) -> anyhow::Result<()> {
     use reportroot::api::tenants::stats_json;
-    use reportroot::store::Store;
     match cmd {
-        TenantsCommand::List { data, json } => {
-            let store = existing_store(&data)?;
+        TenantsCommand::List {
+            data,
+            json,
+            database,
+        } => {
+            let store = existing_store(&data, &database)?;
             let mut all = Vec::new();
             for tid in store.tenants()? {
                 if let Some(s) = store.stats(&tid)? {
@@ -910,19 +1008,27 @@ fn tenants_cmd(cmd: TenantsCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        TenantsCommand::Show { data, tenant: t } => {
+        TenantsCommand::Show {
+            data,
+            tenant: t,
+            database,
+        } => {
             let tid = tenant(&t)?;
-            let store = existing_store(&data)?;
+            let store = existing_store(&data, &database)?;
             let Some(s) = store.stats(&tid)? else {
                 bail!("no data is stored for tenant {tid}");
             };
             println!("{}", serde_json::to_string_pretty(&stats_json(&tid, &s))?);
         }
-        TenantsCommand::Delete { data, tenant: t } => {
+        TenantsCommand::Delete {
+            data,
+            tenant: t,
+            database,
+        } => {
             let tid = tenant(&t)?;
-            let store = existing_store(&data)?;
+            let store = existing_store(&data, &database)?;
             let _lock = reportroot::lifecycle::DataDirLock::acquire(&data, "tenants delete")?;
-            let registry = Registry::new(Arc::new(store), Some(data.join("snapshots")));
+            let registry = Registry::new(store, database.kind().snapshot_dir(&data));
             let audit = reportroot::audit::operator("tenant.delete", tid.as_str(), "{}".into());
             if !registry.delete_tenant(&tid, &audit, || {})? {
                 bail!("no data is stored for tenant {tid}");
@@ -933,14 +1039,15 @@ fn tenants_cmd(cmd: TenantsCommand) -> anyhow::Result<()> {
             data,
             tenant: t,
             user,
+            database,
         } => {
             let tid = tenant(&t)?;
-            let store = existing_store(&data)?;
+            let store = existing_store(&data, &database)?;
             let _lock = reportroot::lifecycle::DataDirLock::acquire(&data, "tenants erase")?;
             let authority = Authority::open(&data)?;
             let digest =
                 reportroot::audit::erasure_digest(authority.link_secret(), tid.as_str(), &user);
-            let registry = Registry::new(Arc::new(store), Some(data.join("snapshots")));
+            let registry = Registry::new(store, database.kind().snapshot_dir(&data));
             let audit = reportroot::audit::operator("user.erase", &digest, "{}".into());
             match registry.erase_user(&tid, &user, &audit, || {})? {
                 Some(e) => println!(
@@ -956,8 +1063,7 @@ fn tenants_cmd(cmd: TenantsCommand) -> anyhow::Result<()> {
 
 fn audit_cmd(a: AuditArgs) -> anyhow::Result<()> {
     use reportroot::api::audit_log::entry_json;
-    use reportroot::store::Store;
-    let store = existing_store(&a.data)?;
+    let store = existing_store(&a.data, &a.database)?;
     let tid = a.tenant.as_deref().map(tenant).transpose()?;
     let entries = match &tid {
         Some(t) => {
@@ -1049,8 +1155,12 @@ fn audit_app(
     client_id: &str,
     details: String,
 ) -> anyhow::Result<()> {
-    use reportroot::store::Store;
-    let store = SqliteStore::open(data)?;
+    // The store the server uses: PostgreSQL when REPORTROOT_DATABASE_URL names one.
+    let kind = StoreKind::from_url(
+        std::env::var("REPORTROOT_DATABASE_URL").ok(),
+        std::env::var_os("REPORTROOT_DATABASE_CA").map(PathBuf::from),
+    );
+    let store = kind.open(data)?;
     store.audit(
         tid,
         &reportroot::audit::operator(action, client_id, details),

@@ -12,7 +12,7 @@ use crate::api::{self, ApiSettings, AppState};
 use crate::auth::{AuthError, Authority, ExternalIssuer, Verifier};
 use crate::engine::{EngineError, Registry};
 use crate::ingest::Limits;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{StoreError, StoreKind};
 use crate::tls::{TlsError, TlsListener, TlsSource};
 
 /// How often changed tenants are snapshotted while serving.
@@ -41,6 +41,8 @@ pub struct Config {
     /// Fault injection for client testing (off by default).
     pub chaos: Option<crate::api::Chaos>,
     pub connection: ConnectionLimits,
+    /// Where tenants are stored (the embedded SQLite file in `data_dir` by default).
+    pub store: StoreKind,
     /// `--retention-days`: history kept before the Report Refresh Date (`None`: all).
     pub retention_days: Option<u32>,
     /// `--memory-budget`: the most bytes of tenant state kept loaded (`None`: no limit).
@@ -88,6 +90,7 @@ impl Config {
             throttle: crate::throttle::Limits::default(),
             chaos: None,
             connection: ConnectionLimits::default(),
+            store: StoreKind::Sqlite,
             retention_days: None,
             memory_budget: None,
             session_ttl: Duration::from_secs(3600),
@@ -163,6 +166,7 @@ impl Server {
             throttle,
             chaos,
             connection,
+            store,
             retention_days,
             memory_budget,
             session_ttl,
@@ -173,12 +177,11 @@ impl Server {
         let remembered = public_url.clone();
         let (registry, authority) =
             tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
-                let store = SqliteStore::open(&dir)?;
-                let registry = Registry::new(Arc::new(store), Some(dir.join("snapshots")))
+                let registry = Registry::new(store.open(&dir)?, store.snapshot_dir(&dir))
                     .with_retention(retention_days)
                     .with_memory_budget(memory_budget);
                 let tenants = registry.warm_up()?;
-                tracing::info!(tenants, data_dir = %dir.display(), "store opened");
+                tracing::info!(tenants, data_dir = %dir.display(), postgres = store.is_postgres(), "store opened");
                 if let Some(u) = &remembered {
                     Authority::remember_public_url(&dir, u)?;
                 }
@@ -233,6 +236,15 @@ impl Server {
             registry,
             _lock: lock,
         })
+    }
+
+    /// Every tenant with stored data (from the store, off the async threads).
+    pub async fn stored_tenants(&self) -> Result<Vec<crate::model::TenantId>, ServerError> {
+        let registry = self.registry.clone();
+        tokio::task::spawn_blocking(move || registry.store().tenants())
+            .await
+            .map_err(|e| ServerError::Serve(std::io::Error::other(e)))?
+            .map_err(ServerError::Store)
     }
 
     pub fn local_addr(&self) -> SocketAddr {

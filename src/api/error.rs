@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::AuthError;
 use crate::engine::EngineError;
 use crate::ingest::IngestError;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -40,6 +41,9 @@ pub enum ApiError {
         status: u16,
         retry_after: Option<u64>,
     },
+    /// The store cannot be reached; the client should retry later.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// Details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -81,6 +85,9 @@ impl ApiError {
             ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "RequestTimeout"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::Injected { status, .. } => injected_code(*status),
+            ApiError::ServiceUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "ServiceNotAvailable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
         }
     }
@@ -99,6 +106,7 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             ApiError::TooManyRequests { retry_after, .. } => Some(*retry_after),
             ApiError::Injected { retry_after, .. } => *retry_after,
+            ApiError::ServiceUnavailable(_) => Some(5),
             _ => None,
         };
         let mut resp = status.into_response();
@@ -145,6 +153,13 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::Rejected(e) => e.into(),
+            EngineError::Store(StoreError::Unavailable(detail)) => {
+                tracing::warn!(%detail, "the store is unavailable");
+                ApiError::ServiceUnavailable(
+                    "The service is temporarily unavailable: its database cannot be reached. Retry later."
+                        .into(),
+                )
+            }
             EngineError::Store(e) => ApiError::Internal(e.to_string()),
             EngineError::Read(e) => {
                 ApiError::BadRequest(format!("The request body could not be read: {e}"))

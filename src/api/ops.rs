@@ -10,8 +10,35 @@ use serde_json::json;
 
 use super::{ApiError, AppState};
 
-pub async fn healthz() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+/// How long `/healthz` waits for the store's answer.
+const STORE_CHECK: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// 200 when the store answers a trivial query, else 503 with `Retry-After` (a load
+/// balancer takes the node out of rotation while its database is away).
+pub async fn healthz(State(state): State<Arc<AppState>>) -> axum::response::Response {
+    let store = state.registry.store().clone();
+    let check = tokio::task::spawn_blocking(move || store.ping());
+    let problem = match tokio::time::timeout(STORE_CHECK, check).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(e))) => Some(e.to_string()),
+        Ok(Err(e)) => Some(format!("the store check failed: {e}")),
+        Err(_) => Some(format!(
+            "the store did not answer within {} s",
+            STORE_CHECK.as_secs()
+        )),
+    };
+    match problem {
+        None => Json(json!({"status": "ok", "store": "ok"})).into_response(),
+        Some(detail) => {
+            tracing::warn!(%detail, "health check: the store is unreachable");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                Json(json!({"status": "unavailable", "store": detail})),
+            )
+                .into_response()
+        }
+    }
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -1,10 +1,16 @@
 //! Durable storage behind one interface, [`Store`]. The engine hands it a [`Changeset`] per
 //! accepted batch and reads a whole tenant back on start; each engine lives in its own file
-//! (`sqlite.rs` today; a PostgreSQL engine slots in beside it). No SQL type leaves this module.
+//! (`sqlite.rs`, the embedded default; `postgres.rs`, a database server). No SQL type leaves
+//! this module.
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
@@ -19,6 +25,15 @@ pub enum StoreError {
     Database(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database cannot be reached (down, unreachable, or no connection free in time).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Another process wrote the tenant since this batch was planned.
+    #[error("conflicting write: {0}")]
+    Conflict(String),
+    /// The operation does not exist for this engine.
+    #[error("{0}")]
+    Unsupported(String),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,
@@ -407,4 +422,50 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a consistent copy of the whole store (every tenant, as of one committed
     /// batch boundary) to the file `dest`, while writers go on.
     fn backup_to(&self, dest: &std::path::Path) -> Result<(), StoreError>;
+    /// A cheap round trip to the store (`/healthz`): `Err` when it cannot be reached.
+    fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Where tenants are stored: the embedded SQLite file in the data dir (the default), or a
+/// PostgreSQL database.
+#[derive(Debug, Clone, Default)]
+pub enum StoreKind {
+    #[default]
+    Sqlite,
+    Postgres(PostgresOptions),
+}
+
+impl StoreKind {
+    /// PostgreSQL when `url` is given, else SQLite.
+    pub fn from_url(url: Option<String>, ca_file: Option<PathBuf>) -> StoreKind {
+        match url {
+            Some(url) if !url.trim().is_empty() => {
+                StoreKind::Postgres(PostgresOptions { url, ca_file })
+            }
+            _ => StoreKind::Sqlite,
+        }
+    }
+
+    /// Opens the store (SQLite: `DATA_DIR/reportroot.sqlite3`, created if needed;
+    /// PostgreSQL: connects and migrates).
+    pub fn open(&self, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            StoreKind::Sqlite => Arc::new(SqliteStore::open(data_dir)?),
+            StoreKind::Postgres(o) => Arc::new(PostgresStore::connect(o)?),
+        })
+    }
+
+    /// Where the engine keeps its snapshot files. Only with SQLite: a snapshot is matched
+    /// to the store by data version alone, and a data dir can outlive or be pointed at
+    /// another PostgreSQL database, so PostgreSQL-backed nodes load from the database.
+    pub fn snapshot_dir(&self, data_dir: &Path) -> Option<PathBuf> {
+        match self {
+            StoreKind::Sqlite => Some(data_dir.join("snapshots")),
+            StoreKind::Postgres(_) => None,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, StoreKind::Postgres(_))
+    }
 }

@@ -1083,4 +1083,17 @@ impl Store for SqliteStore {
             .map_err(db)?;
         Ok(())
     }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        // A writer holding the connection (a batch committing) proves the file is open and
+        // working: do not wait for it.
+        let conn = match self.conn.try_lock() {
+            Ok(c) => c,
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        };
+        conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .map_err(db)?;
+        Ok(())
+    }
 }

@@ -1,12 +1,38 @@
 //! Test harness: starts the real server on 127.0.0.1:0 with a temporary data dir, in this
 //! process, and talks HTTP to it. Tokens are minted with the server's own signing key, exactly
 //! as `reportroot token` does.
+//!
+//! With `REPORTROOT_TEST_STORE=postgres` every server stores its tenants in a fresh
+//! PostgreSQL database of its own (see [`pg`]) instead of the data dir's SQLite file; a
+//! restart on the same data dir reuses that database.
 #![allow(dead_code)]
 
+pub mod pg;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reportroot::auth::Authority;
 use reportroot::server::{Config, Server};
+use reportroot::store::{PostgresOptions, StoreKind};
+
+/// The test database of each data dir of a PostgreSQL-backed server (kept across restarts).
+static DATABASES: Mutex<BTreeMap<PathBuf, Arc<pg::TestDb>>> = Mutex::new(BTreeMap::new());
+
+/// Whether the harness runs servers on PostgreSQL (`REPORTROOT_TEST_STORE=postgres`).
+pub fn postgres_mode() -> bool {
+    std::env::var("REPORTROOT_TEST_STORE").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
+}
+
+/// The store kind for a PostgreSQL test database.
+pub fn pg_store(db: &pg::TestDb) -> StoreKind {
+    StoreKind::Postgres(PostgresOptions {
+        url: db.url.clone(),
+        ca_file: None,
+    })
+}
 
 pub const TENANT_A: &str = "8a3c8d6e-1111-4a4a-9a9a-aaaaaaaaaaaa";
 pub const TENANT_B: &str = "2b7f9e10-2222-4b4b-9b9b-bbbbbbbbbbbb";
@@ -21,6 +47,8 @@ pub struct TestServer {
     pub base: String,
     pub dir: tempfile::TempDir,
     pub authority: Authority,
+    /// The PostgreSQL database, when the harness put the server on one.
+    pub db: Option<Arc<pg::TestDb>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -38,8 +66,19 @@ impl TestServer {
 
     /// Start on an existing data dir (to test restarts).
     pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let db = postgres_mode().then(|| {
+            DATABASES
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(dir.path().to_path_buf())
+                .or_insert_with(|| Arc::new(pg::TestDb::create()))
+                .clone()
+        });
         let mut config = Config::new(dir.path().to_path_buf());
         config.listen = "127.0.0.1:0".parse().expect("addr");
+        if let Some(db) = &db {
+            config.store = pg_store(db);
+        }
         tweak(&mut config);
         let server = Server::bind(config).await.expect("bind server");
         let addr = server.local_addr();
@@ -58,6 +97,7 @@ impl TestServer {
             base: format!("{scheme}://{addr}"),
             dir,
             authority,
+            db,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -178,6 +218,13 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        // Dropped for good (not stopped for a restart): its database goes too.
+        if self.db.is_some() {
+            DATABASES
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(self.dir.path());
         }
     }
 }
