@@ -648,6 +648,25 @@ fn describe(config: &tokio_postgres::Config) -> String {
 }
 
 impl PostgresStore {
+    /// After a deletion or an erasure: `VACUUM` the tables, so the dead rows' space is
+    /// marked reusable at once rather than whenever autovacuum comes (their bytes stay in
+    /// the pages until reused; `VACUUM FULL`, which takes an exclusive lock, and expiring WAL
+    /// archives and backups remove them for good: README). A failure is logged; the change
+    /// itself is committed.
+    fn vacuum(&self, tables: &[&str]) {
+        let r = self.with_conn(async |conn| {
+            for table in tables {
+                conn.batch_execute(&format!("VACUUM {table}"))
+                    .await
+                    .map_err(db)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "VACUUM after a deletion failed");
+        }
+    }
+
     /// Connects, and applies any schema migrations the database lacks.
     pub fn connect(opts: &PostgresOptions) -> Result<PostgresStore, StoreError> {
         let mut config = tokio_postgres::Config::from_str(&opts.url)
@@ -1762,10 +1781,13 @@ impl Store for PostgresStore {
             }
             append_audit(conn, t, audit).await?;
             conn.batch_execute("COMMIT").await.map_err(db)?;
-            // The rows are gone for every reader; their bytes stay in the tables' pages
-            // until vacuum reuses them: the README tells how to erase them.
             tracing::info!(tenant = %t, rows = removed, "tenant deleted from PostgreSQL");
             Ok(true)
+        })
+        .inspect(|deleted| {
+            if *deleted {
+                self.vacuum(&DATA_TABLES);
+            }
         })
     }
 
@@ -1785,7 +1807,9 @@ impl Store for PostgresStore {
             w.stage_tail(&c.activity, &c.counters, &c.clients)?;
         }
         // An erasure sets the version itself (it moves on from the stored one).
-        w.commit(meta, Some(audit), false)
+        w.commit(meta, Some(audit), false)?;
+        self.vacuum(&DATA_TABLES);
+        Ok(())
     }
 
     fn prune(
