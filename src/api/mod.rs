@@ -74,7 +74,7 @@ pub struct AppState {
     pub throttle: crate::throttle::Throttle,
     /// Redeemed dashboard sign-in codes (single use, kept across restarts).
     pub signin_codes: crate::auth::signin::UsedCodes,
-    cache: cache::ReportCache,
+    cache: Arc<cache::ReportCache>,
 }
 
 impl AppState {
@@ -87,9 +87,14 @@ impl AppState {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let cache = Arc::new(cache::ReportCache::new(&settings.data_dir.join("spool")));
+        // A tenant evicted under the memory budget reloads with some of the counters the
+        // cache keys on restarted: its cached reports go with it.
+        let forget = cache.clone();
+        registry.set_evict_hook(Box::new(move |tid| forget.forget(tid)));
         AppState {
             signin_codes: crate::auth::signin::UsedCodes::open(&settings.data_dir, now),
-            cache: cache::ReportCache::new(&settings.data_dir.join("spool")),
+            cache,
             registry,
             verifier,
             metrics: Metrics::new(),

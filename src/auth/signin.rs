@@ -130,9 +130,17 @@ impl UsedCodes {
                     used.insert(nonce.to_string(), exp);
                 }
             }
-            // Compact: only unexpired entries stay.
+            // Compact: only unexpired entries stay. Written beside and renamed over, so a
+            // crash mid-write never loses the record of a redeemed, still valid code.
             let kept: String = used.iter().map(|(n, e)| format!("{n} {e}\n")).collect();
-            if let Err(e) = std::fs::write(&path, kept) {
+            let tmp = path.with_extension("tmp");
+            let compacted = std::fs::File::create(&tmp)
+                .and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, kept.as_bytes())?;
+                    f.sync_all()
+                })
+                .and_then(|()| std::fs::rename(&tmp, &path));
+            if let Err(e) = compacted {
                 tracing::warn!(error = %e, path = %path.display(), "compacting used sign-in codes failed");
             }
         }

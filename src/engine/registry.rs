@@ -53,6 +53,9 @@ pub struct Registry {
     /// Per loaded tenant: its accounted bytes and when it was last used (a tick).
     usage: Mutex<HashMap<TenantId, (u64, u64)>>,
     tick: std::sync::atomic::AtomicU64,
+    evict_hook: std::sync::OnceLock<Box<dyn Fn(&TenantId) + Send + Sync>>,
+    /// Per tenant, the turn to load it from its snapshot or the store.
+    loading: Mutex<HashMap<TenantId, Arc<Mutex<()>>>>,
 }
 
 /// The answer to an erasure.
@@ -80,6 +83,8 @@ impl Registry {
             budget: None,
             usage: Mutex::new(HashMap::new()),
             tick: std::sync::atomic::AtomicU64::new(0),
+            evict_hook: std::sync::OnceLock::new(),
+            loading: Mutex::new(HashMap::new()),
         }
     }
 
@@ -121,73 +126,93 @@ impl Registry {
     }
 
     /// Evicts least recently used tenants (never `keep`, never one in use: a reader or
-    /// writer holds its `Arc`) until the accounted bytes fit the budget.
+    /// writer holds its `Arc`) until the accounted bytes fit the budget. Each tenant is tried
+    /// at most once per call. Lock order: `tenants`, then `usage`; `snapshotted`, then a
+    /// tenant's state (as everywhere else).
     fn keep_to_budget(&self, keep: &TenantId) {
         let Some(budget) = self.budget else { return };
+        let mut tried: Vec<TenantId> = Vec::new();
         loop {
             let victim = {
+                let map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
                 let usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
                 let total: u64 = usage.values().map(|(b, _)| b).sum();
                 if total <= budget {
                     return;
                 }
-                let map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-                let mut candidates: Vec<(&TenantId, u64)> = usage
+                let victim = usage
                     .iter()
-                    .filter(|(t, _)| *t != keep)
+                    .filter(|(t, _)| *t != keep && !tried.contains(t))
                     .filter(|(t, _)| map.get(*t).is_some_and(|s| Arc::strong_count(s) == 1))
-                    .map(|(t, (_, used))| (t, *used))
-                    .collect();
-                candidates.sort_by_key(|(_, used)| *used);
-                match candidates.first() {
-                    Some((t, _)) => (*t).clone(),
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(t, _)| t.clone());
+                match victim {
+                    Some(t) => t,
                     None => return,
                 }
             };
+            tried.push(victim.clone());
             self.evict(&victim);
         }
     }
 
-    /// Drops a tenant from memory once its snapshot is current (so it reloads from that).
+    /// Drops a tenant from memory once its snapshot is current (so it reloads from that),
+    /// and tells the report cache to forget it (`set_evict_hook`). Skipped when its snapshot
+    /// cannot be written or it is in use again.
     fn evict(&self, tid: &TenantId) {
-        let Some(shared) = self.loaded(tid) else {
+        let Some(shared) = self
+            .tenants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tid)
+            .cloned()
+        else {
             return;
         };
         let version = {
+            let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
             let state = shared.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(dir) = &self.snapshots {
-                let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
-                if snapshotted.get(tid) != Some(&state.version()) && state.version() > 0 {
-                    match snapshot::write(dir, &state) {
-                        Ok(()) => {
-                            snapshotted.insert(tid.clone(), state.version());
-                        }
-                        Err(e) => {
-                            tracing::warn!(tenant = %tid, error = %e, "not evicting: writing its snapshot failed");
-                            return;
-                        }
-                    }
+            if let Some(dir) = &self.snapshots
+                && snapshotted.get(tid) != Some(&state.version())
+                && state.version() > 0
+            {
+                if let Err(e) = snapshot::write(dir, &state) {
+                    tracing::warn!(tenant = %tid, error = %e, "not evicting: writing its snapshot failed");
+                    return;
                 }
+                snapshotted.insert(tid.clone(), state.version());
             }
             state.version()
         };
         drop(shared);
-        let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-        // Still unused and unchanged (a batch would hold an `Arc` and move the version).
-        let idle = map.get(tid).is_some_and(|s| {
-            Arc::strong_count(s) == 1 && s.read().map(|st| st.version() == version).unwrap_or(false)
-        });
-        if idle {
-            map.remove(tid);
-            let bytes = usage.remove(tid).map_or(0, |(b, _)| b);
-            tracing::info!(tenant = %tid, bytes, "tenant evicted from memory (memory budget)");
-        } else {
-            // In use again: leave it, and stop counting it as a candidate this round.
-            if let Some(e) = usage.get_mut(tid) {
-                e.1 = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let evicted = {
+            let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+            let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            // Still unused (nobody else holds the `Arc`, so nobody holds its lock either)
+            // and unchanged.
+            let idle = map.get(tid).is_some_and(|s| {
+                Arc::strong_count(s) == 1
+                    && s.read().map(|st| st.version() == version).unwrap_or(false)
+            });
+            if idle {
+                map.remove(tid);
+                usage.remove(tid).map(|(b, _)| b)
+            } else {
+                None
             }
+        };
+        if let Some(bytes) = evicted {
+            if let Some(hook) = self.evict_hook.get() {
+                hook(tid);
+            }
+            tracing::info!(tenant = %tid, bytes, "tenant evicted from memory (memory budget)");
         }
+    }
+
+    /// Called with each tenant evicted from memory (the API drops its cached reports: a
+    /// reloaded tenant restarts some counters its cache keys use).
+    pub fn set_evict_hook(&self, hook: Box<dyn Fn(&TenantId) + Send + Sync>) {
+        let _ = self.evict_hook.set(hook);
     }
 
     /// The tenant's writer turn (held for a whole change, before any state lock).
@@ -212,49 +237,59 @@ impl Registry {
         Some(r?.minus(i32::try_from(self.retention_days?).unwrap_or(i32::MAX)))
     }
 
-    /// Applies retention to a write-locked tenant: store first (one transaction with its
-    /// audit entry), then memory.
-    fn prune_locked(
-        &self,
-        state: &mut TenantState,
-        audit: &AuditRecord,
-    ) -> Result<Pruned, EngineError> {
-        let Some(before) = self.retention_floor(state.refresh_date()) else {
-            return Ok(Pruned::default());
+    /// Applies retention to a tenant whose writer turn the caller holds: the store first (one
+    /// transaction with its audit entry) while reports go on reading, then memory under the
+    /// exclusive lock. Does nothing (no store write) when nothing is older than the floor.
+    fn apply_retention(&self, shared: &Shared, audit: &AuditRecord) -> Result<Pruned, EngineError> {
+        let (tid, before) = {
+            let state = shared.read().unwrap_or_else(|p| p.into_inner());
+            // Anchored no later than tomorrow: a refresh date mistyped years ahead must not
+            // take the whole history with it.
+            let anchor = state.refresh_date().map(|r| r.min(Day::today().plus(1)));
+            let Some(before) = self.retention_floor(anchor) else {
+                return Ok(Pruned::default());
+            };
+            if !state.has_prunable(before) {
+                return Ok(Pruned::default());
+            }
+            (state.tenant().clone(), before)
         };
-        if state.earliest_day().is_none_or(|d| d >= before) {
-            return Ok(Pruned::default());
-        }
         let mut a = audit.clone();
         a.action = "retention.prune".into();
         a.target = String::new();
-        let pruned = self.store.prune(state.tenant(), before, &a)?;
+        let pruned = self.store.prune(&tid, before, &a)?;
         if pruned.rows > 0 {
+            let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
             state.prune(before);
             state.retained_from = state.retained_from.max(Some(before));
-            state.warm();
-            tracing::info!(tenant = %state.tenant(), %before, rows = pruned.rows, "retention applied");
+            drop(state);
+            shared.read().unwrap_or_else(|p| p.into_inner()).warm();
+            tracing::info!(tenant = %tid, %before, rows = pruned.rows, "retention applied");
         }
         Ok(pruned)
     }
 
-    /// Applies retention to every stored tenant (at start-up and daily).
+    /// Applies retention to every stored tenant (at start-up and daily). A tenant that fails
+    /// is logged and the pass goes on.
     pub fn retain_all(&self) -> Result<u64, EngineError> {
         if self.retention_days.is_none() {
             return Ok(0);
         }
         let mut rows = 0;
         for tid in self.store.tenants()? {
-            let shared = self.tenant(&tid)?;
-            let turn = self.writer(&tid);
-            let _turn = turn.lock().unwrap_or_else(|p| p.into_inner());
-            let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
-            let audit = crate::audit::operator("retention.prune", "", String::new());
             let audit = AuditRecord {
                 actor_name: "reportroot (retention)".into(),
-                ..audit
+                ..crate::audit::operator("retention.prune", "", String::new())
             };
-            rows += self.prune_locked(&mut state, &audit)?.rows;
+            let done = self.tenant(&tid).and_then(|shared| {
+                let turn = self.writer(&tid);
+                let _turn = turn.lock().unwrap_or_else(|p| p.into_inner());
+                self.apply_retention(&shared, &audit)
+            });
+            match done {
+                Ok(p) => rows += p.rows,
+                Err(e) => tracing::warn!(tenant = %tid, error = %e, "applying retention failed"),
+            }
         }
         Ok(rows)
     }
@@ -294,7 +329,15 @@ impl Registry {
         for c in &mut chunks {
             c.meta = meta;
         }
-        self.store.rewrite_tenant(tid, &chunks, &meta, audit)?;
+        let audit = AuditRecord {
+            details: format!(
+                "{{\"version\":{},\"oneDriveAccountsRemoved\":{}}}",
+                meta.version,
+                erasure.sites_removed()
+            ),
+            ..audit.clone()
+        };
+        self.store.rewrite_tenant(tid, &chunks, &meta, &audit)?;
         let mut fresh = TenantState::empty(tid.clone());
         for c in chunks {
             fresh.apply(c);
@@ -403,13 +446,21 @@ impl Registry {
 
     /// The tenant's state, loaded from the store on first use (empty if never written).
     pub fn tenant(&self, tid: &TenantId) -> Result<Shared, EngineError> {
-        // Loading under the map lock keeps two first requests from loading the same tenant
-        // twice; it happens once per tenant per process.
-        let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = map.get(tid) {
-            let t = t.clone();
-            drop(map);
-            self.touch(tid);
+        if let Some(t) = self.loaded(tid) {
+            return Ok(t);
+        }
+        // One loader per tenant (two first requests must not load it twice), and no global
+        // lock while it loads: other tenants' requests go on (a reload after an eviction
+        // can take seconds for a big tenant).
+        let gate = self
+            .loading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(tid.clone())
+            .or_default()
+            .clone();
+        let _gate = gate.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = self.loaded(tid) {
             return Ok(t);
         }
         let started = std::time::Instant::now();
@@ -431,8 +482,10 @@ impl Registry {
         tracing::info!(tenant = %tid, users = state.users().len(), ms = started.elapsed().as_secs_f64() * 1e3, "tenant loaded");
         let bytes = state.heap_bytes();
         let shared = Arc::new(RwLock::new(state));
-        map.insert(tid.clone(), shared.clone());
-        drop(map);
+        self.tenants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tid.clone(), shared.clone());
         self.account(tid, bytes);
         Ok(shared)
     }
@@ -645,14 +698,14 @@ impl Registry {
         let mut state = shared.write().unwrap_or_else(|p| p.into_inner());
         let t3 = std::time::Instant::now();
         state.apply(change);
+        let t4 = std::time::Instant::now();
+        drop(state);
         // Retention after the batch (a failure here leaves the batch durable and is retried
         // by the next batch and the daily pass).
         let prune_audit = audit.unwrap_or_else(|| crate::audit::operator("", "", String::new()));
-        if let Err(e) = self.prune_locked(&mut state, &prune_audit) {
+        if let Err(e) = self.apply_retention(&shared, &prune_audit) {
             tracing::warn!(tenant = %tid, error = %e, "retention after the batch failed");
         }
-        let t4 = std::time::Instant::now();
-        drop(state);
         // The caches reports share (licensed sets) are filled under the shared lock: readers
         // need not wait for them.
         let state = shared.read().unwrap_or_else(|p| p.into_inner());

@@ -380,6 +380,27 @@ impl TenantState {
         self.index.get(user_id)
     }
 
+    /// Whether retention with this floor would remove anything: a day of activity, counters
+    /// or email clients before it, or a mailbox or site state replaced before it (the state
+    /// in force on `before` is kept, so one state dated before it is not enough).
+    pub fn has_prunable(&self, before: Day) -> bool {
+        let first_days = self
+            .activity
+            .iter()
+            .filter_map(|m| m.keys().next())
+            .chain(self.counters.iter().filter_map(|m| m.keys().next()))
+            .chain(self.clients.keys().next());
+        first_days.into_iter().any(|d| *d < before)
+            || self
+                .mailboxes
+                .values()
+                .any(|f| f.days.get(1).is_some_and(|d| d.0 <= before))
+            || self
+                .sites
+                .iter()
+                .any(|f| f.days.get(1).is_some_and(|d| d.0 <= before))
+    }
+
     /// The earliest day any activity, counter, email-client or daily state is kept for.
     pub fn earliest_day(&self) -> Option<Day> {
         let firsts = self

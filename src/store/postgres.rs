@@ -1806,8 +1806,9 @@ impl Store for PostgresStore {
             w.rows(c.rows())?;
             w.stage_tail(&c.activity, &c.counters, &c.clients)?;
         }
-        // An erasure sets the version itself (it moves on from the stored one).
-        w.commit(meta, Some(audit), false)?;
+        // The erasure moves the version on by one from what it read: refused (rolled back)
+        // if another node wrote the tenant since, so no batch of theirs is overwritten.
+        w.commit(meta, Some(audit), true)?;
         self.vacuum(&DATA_TABLES);
         Ok(())
     }
