@@ -33,6 +33,9 @@ pub struct IngestOutcome {
 
 type Shared = Arc<RwLock<TenantState>>;
 
+/// What [`Registry::set_evict_hook`] calls with each evicted tenant.
+pub type EvictHook = Box<dyn Fn(&TenantId) + Send + Sync>;
+
 pub struct Registry {
     store: Arc<dyn Store>,
     tenants: Mutex<HashMap<TenantId, Shared>>,
@@ -53,7 +56,7 @@ pub struct Registry {
     /// Per loaded tenant: its accounted bytes and when it was last used (a tick).
     usage: Mutex<HashMap<TenantId, (u64, u64)>>,
     tick: std::sync::atomic::AtomicU64,
-    evict_hook: std::sync::OnceLock<Box<dyn Fn(&TenantId) + Send + Sync>>,
+    evict_hook: std::sync::OnceLock<EvictHook>,
     /// Per tenant, the turn to load it from its snapshot or the store.
     loading: Mutex<HashMap<TenantId, Arc<Mutex<()>>>>,
 }
@@ -211,7 +214,7 @@ impl Registry {
 
     /// Called with each tenant evicted from memory (the API drops its cached reports: a
     /// reloaded tenant restarts some counters its cache keys use).
-    pub fn set_evict_hook(&self, hook: Box<dyn Fn(&TenantId) + Send + Sync>) {
+    pub fn set_evict_hook(&self, hook: EvictHook) {
         let _ = self.evict_hook.set(hook);
     }
 
