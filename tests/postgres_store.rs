@@ -1157,3 +1157,89 @@ async fn pg_dump_and_pg_restore_round_trip_gives_identical_reports() {
     assert!(!entries.is_empty());
     reportroot::audit::verify(&entries).expect("the restored audit chain verifies");
 }
+
+/// Two reportroot nodes on one PostgreSQL database, sharing the data dir's keys (copied:
+/// keys do not live in the database yet). A batch acknowledged by one node shows in the
+/// other's next report; a link one node signs is served by the other; a batch sent to the
+/// node whose memory is behind is planned on the current version.
+#[tokio::test]
+async fn two_nodes_on_one_database_answer_alike() {
+    if pg::skipped("postgres_store") {
+        return;
+    }
+    let db = TestDb::create();
+    let a = pg_server(&db).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("keys")).expect("keys dir");
+    for f in ["keys/link-secret", "keys/signing-key.pem"] {
+        std::fs::copy(a.dir.path().join(f), dir.path().join(f)).expect("copy key");
+    }
+    let b = TestServer::start_in(dir, |c| c.store = pg_store(&db)).await;
+    let nd = tenant_ndjson(100, 5);
+    ingest_ok(&a, TENANT_A, &nd).await;
+    show_names(&a, TENANT_A).await;
+    // B loads the tenant as A left it.
+    assert_same(
+        &all_reports(&a, TENANT_A).await,
+        &all_reports(&b, TENANT_A).await,
+        "B after A's first batch",
+    );
+
+    // A's next batch: B's next report shows it (B held the older version in memory).
+    ingest_ok(&a, TENANT_A, &edit_batch(&nd)).await;
+    let from_a = all_reports(&a, TENANT_A).await;
+    assert_same(
+        &from_a,
+        &all_reports(&b, TENANT_A).await,
+        "B after A's second batch",
+    );
+
+    // B signs a link; A serves it, byte for byte.
+    let path = "/v1.0/reports/getOffice365ActiveUserDetail(period='D30')";
+    let resp = b.get(path, &b.reader(TENANT_A)).await;
+    assert_eq!(resp.status().as_u16(), 302);
+    let location = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let on_a = location.replacen(&b.base, &a.base, 1);
+    assert_ne!(on_a, location);
+    let body = a.client().get(&on_a).send().await.expect("download from A");
+    assert_eq!(body.status().as_u16(), 200);
+    let body = body.bytes().await.expect("bytes").to_vec();
+    assert!(
+        body == a.download(TENANT_A, path).await,
+        "A serves B's link"
+    );
+
+    // A batch through B, whose memory may be behind A's: planned on the current version,
+    // and A's next report shows it.
+    let extra = r#"{"type":"user","id":"node-b-user","userPrincipalName":"nodeb@x","displayName":"Node B"}
+{"type":"serviceLicense","userId":"node-b-user","service":"exchange","assignedDate":"2026-01-01"}
+"#;
+    ingest_ok(&a, TENANT_A, r#"{"type":"refresh","date":"2026-10-31"}"#).await;
+    ingest_ok(&b, TENANT_A, extra).await;
+    assert_same(
+        &all_reports(&b, TENANT_A).await,
+        &all_reports(&a, TENANT_A).await,
+        "A after B's batch",
+    );
+    let users = |srv: &TestServer| {
+        let url = srv.url(&format!("/admin/v1/tenants/{TENANT_A}"));
+        let token = srv.writer(TENANT_A);
+        let c = srv.client();
+        async move {
+            c.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("show")
+                .json::<Value>()
+                .await
+                .expect("json")["users"]
+                .clone()
+        }
+    };
+    assert_eq!(users(&a).await, json!(101));
+    assert_eq!(users(&b).await, json!(101));
+}

@@ -160,6 +160,13 @@ impl From<EngineError> for ApiError {
                         .into(),
                 )
             }
+            EngineError::Store(StoreError::Conflict(detail)) => {
+                tracing::info!(%detail, "a batch met another node's write");
+                ApiError::ServiceUnavailable(
+                    "The tenant was changed by another node while this batch was planned; nothing of it was stored. Retry the batch."
+                        .into(),
+                )
+            }
             EngineError::Store(e) => ApiError::Internal(e.to_string()),
             EngineError::Read(e) => {
                 ApiError::BadRequest(format!("The request body could not be read: {e}"))

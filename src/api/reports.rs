@@ -353,6 +353,7 @@ pub async fn report(
             retry_after: wait.as_secs(),
         });
     }
+    refresh_if_stale(&state, &tid).await?;
     let concealed = concealed(&state, &tid, def).await?;
     let key: CacheKey = (tid.clone(), call, concealed);
     let base = base_url(&state, &headers);
@@ -412,6 +413,18 @@ pub async fn report(
     Ok(resp)
 }
 
+/// With several nodes on one store: reload the tenant first if another node wrote it (one
+/// `meta` read per call; nothing to do on the embedded store).
+async fn refresh_if_stale(state: &Arc<AppState>, tid: &TenantId) -> Result<(), ApiError> {
+    if !state.registry.store().shared() {
+        return Ok(());
+    }
+    let st = state.clone();
+    let t = tid.clone();
+    tokio::task::spawn_blocking(move || st.registry.refresh_if_stale(&t)).await??;
+    Ok(())
+}
+
 /// The header saying a report answers with what retention left: `Reportroot-Retained-From`
 /// (the first day kept) on a detail report once anything was removed (a Last Activity Date
 /// may have been older), and on a summary report whose window starts before that day.
@@ -463,6 +476,7 @@ pub async fn download(
             LinkError::Invalid | LinkError::Expired => ApiError::LinkDenied(e.to_string()),
         },
     )?;
+    refresh_if_stale(&state, &link.tenant).await?;
     let key: CacheKey = (link.tenant.clone(), link.call, link.concealed);
     let entry = match state.cache.held(&key, &link.etag) {
         Some(e) => Some(e),

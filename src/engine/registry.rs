@@ -447,6 +447,52 @@ impl Registry {
         &self.store
     }
 
+    /// On a store other nodes write ([`Store::shared`]): drops the tenant from memory when
+    /// the store holds a newer data version than this node's, so the next use reloads it
+    /// (one cheap `meta` read per call). A report or download then never reflects an older
+    /// version than the last batch any node acknowledged. Skipped while this node's own
+    /// writer is at work on the tenant (it is about to apply that very version).
+    pub fn refresh_if_stale(&self, tid: &TenantId) -> Result<(), EngineError> {
+        if !self.store.shared() {
+            return Ok(());
+        }
+        let Some(shared) = self
+            .tenants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tid)
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let stored = self.store.meta(tid)?.map_or(0, |m| m.version);
+        let held = shared.read().unwrap_or_else(|p| p.into_inner()).version();
+        if stored == held {
+            return Ok(());
+        }
+        let turn = self.writer(tid);
+        let Ok(_turn) = turn.try_lock() else {
+            return Ok(());
+        };
+        self.forget_loaded(tid);
+        tracing::info!(tenant = %tid, held, stored, "another node wrote the tenant: reloading it");
+        Ok(())
+    }
+
+    /// Drops the tenant from memory (readers holding it finish on the old state) and has
+    /// the API forget its cached reports.
+    fn forget_loaded(&self, tid: &TenantId) {
+        {
+            let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+            let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            map.remove(tid);
+            usage.remove(tid);
+        }
+        if let Some(hook) = self.evict_hook.get() {
+            hook(tid);
+        }
+    }
+
     /// The tenant's state, loaded from the store on first use (empty if never written).
     pub fn tenant(&self, tid: &TenantId) -> Result<Shared, EngineError> {
         if let Some(t) = self.loaded(tid) {
@@ -653,6 +699,7 @@ impl Registry {
         audit: Option<&AuditRecord>,
         feed: impl FnOnce(&mut Feeder<'_, '_>) -> Result<usize, EngineError>,
     ) -> Result<IngestOutcome, EngineError> {
+        self.refresh_if_stale(tid)?;
         let shared = self.tenant(tid)?;
         let turn = self.writer(tid);
         let _turn = turn.lock().unwrap_or_else(|p| p.into_inner());
@@ -686,15 +733,24 @@ impl Registry {
             ),
             ..a.clone()
         });
-        match writer {
+        let committed = match writer {
             Some(w) => w.finish(
                 &change.activity,
                 &change.counters,
                 &change.clients,
                 &change.meta,
                 audit.as_ref(),
-            )?,
-            None => self.store.commit(tid, &change, audit.as_ref())?,
+            ),
+            None => self.store.commit(tid, &change, audit.as_ref()),
+        };
+        if let Err(e) = committed {
+            if matches!(e, StoreError::Conflict(_)) {
+                // Another node wrote the tenant while this batch was planned: reload it, so
+                // the client's retry is planned on the current version.
+                drop(reading);
+                self.forget_loaded(tid);
+            }
+            return Err(e.into());
         }
         let t2 = std::time::Instant::now();
         drop(reading);

@@ -424,6 +424,11 @@ pub trait Store: Send + Sync + 'static {
     fn backup_to(&self, dest: &std::path::Path) -> Result<(), StoreError>;
     /// A cheap round trip to the store (`/healthz`): `Err` when it cannot be reached.
     fn ping(&self) -> Result<(), StoreError>;
+    /// Whether other processes (other nodes) may write this store, so a node must check
+    /// the tenant's data version before answering from memory.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// Where tenants are stored: the embedded SQLite file in the data dir (the default), or a

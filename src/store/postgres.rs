@@ -1936,6 +1936,10 @@ impl Store for PostgresStore {
         )))
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
         self.with_conn(async |conn| {
             conn.simple_query("SELECT 1").await.map_err(db)?;
