@@ -451,7 +451,8 @@ impl Registry {
     /// the store holds a newer data version than this node's, so the next use reloads it
     /// (one cheap `meta` read per call). A report or download then never reflects an older
     /// version than the last batch any node acknowledged. Skipped while this node's own
-    /// writer is at work on the tenant (it is about to apply that very version).
+    /// writer is at work on the tenant (it is about to apply that very version), and while
+    /// the store cannot be reached (then the node answers from memory).
     pub fn refresh_if_stale(&self, tid: &TenantId) -> Result<(), EngineError> {
         if !self.store.shared() {
             return Ok(());
@@ -465,7 +466,13 @@ impl Registry {
         else {
             return Ok(());
         };
-        let stored = self.store.meta(tid)?.map_or(0, |m| m.version);
+        let stored = match self.store.meta(tid) {
+            Ok(m) => m.map_or(0, |m| m.version),
+            // The database is away: answer from memory (the last version this node saw)
+            // rather than not at all; writes and unloaded tenants get 503 meanwhile.
+            Err(StoreError::Unavailable(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
         let held = shared.read().unwrap_or_else(|p| p.into_inner()).version();
         if stored == held {
             return Ok(());
