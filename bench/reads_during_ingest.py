@@ -66,6 +66,7 @@ def main():
         host = urlsplit(p.stdout.readline().strip().split(" ")[-1]).netloc
         phase = ["before"]
         lat = {"before": [], "during": [], "after": []}
+        slow = []
         stop = threading.Event()
 
         def reader_loop():
@@ -84,6 +85,8 @@ def main():
                     print("unexpected", r.status, path, file=sys.stderr)
                 if ph == phase[0]:
                     lat[ph].append(ms)
+                    if ph == "during":
+                        slow.append((ms, time.perf_counter(), path))
                 time.sleep(0.005)
 
         th = threading.Thread(target=reader_loop)
@@ -98,6 +101,7 @@ def main():
         r = c.getresponse()
         r.read()
         ingest_s = time.perf_counter() - t0
+        t_end = time.perf_counter()
         phase[0] = "after"
         time.sleep(3)
         stop.set()
@@ -110,6 +114,8 @@ def main():
               f"{ingest_s:.1f} s end to end")
         if phases:
             print("server phases:", phases[-1].strip()[-260:])
+        for ms, t, path in sorted(slow, reverse=True)[:5]:
+            print(f"slowest during: {ms:.1f} ms, {t - t_end:+.2f} s from the answer, {path}")
         print("| phase | calls | p50 ms | p99 ms | max ms |")
         print("|---|---|---|---|---|")
         for ph in ("before", "during", "after"):
