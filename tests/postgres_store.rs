@@ -298,7 +298,7 @@ async fn deleting_a_tenant_removes_every_row_of_it_and_nothing_else() {
          WHERE table_schema = 'public' AND table_name NOT IN ('schema_migrations', 'audit_log')
          ORDER BY 1",
     );
-    assert_eq!(tables.len(), 14, "{tables:?}");
+    assert_eq!(tables.len(), 15, "{tables:?}");
     let rows_of = |tid: &str| -> u64 {
         tables
             .iter()
@@ -433,7 +433,7 @@ async fn nodes_starting_together_migrate_once() {
     .expect("task");
     assert_eq!(
         db.query_strings("SELECT count(*) FROM schema_migrations"),
-        vec!["2"]
+        vec!["3"]
     );
 }
 
@@ -462,7 +462,7 @@ async fn every_table_is_keyed_by_tenant_first() {
            AND t.table_name <> 'schema_migrations'
          ORDER BY 1",
     );
-    assert_eq!(first_key_columns.len(), 15, "{first_key_columns:?}");
+    assert_eq!(first_key_columns.len(), 16, "{first_key_columns:?}");
     for t in &first_key_columns {
         assert!(
             t.ends_with(":tid"),
@@ -1242,4 +1242,52 @@ async fn two_nodes_on_one_database_answer_alike() {
     };
     assert_eq!(users(&a).await, json!(101));
     assert_eq!(users(&b).await, json!(101));
+}
+
+/// `--throttle` on two nodes sharing a database: the limits count calls to both nodes.
+#[tokio::test]
+async fn throttle_limits_hold_across_two_nodes() {
+    if pg::skipped("postgres_store") {
+        return;
+    }
+    let db = TestDb::create();
+    let limits: reportroot::throttle::Limits = "csv=3".parse().expect("limits");
+    let a = TestServer::start_with(|c| {
+        c.store = pg_store(&db);
+        c.throttle = limits;
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("keys")).expect("keys dir");
+    for f in ["keys/link-secret", "keys/signing-key.pem"] {
+        std::fs::copy(a.dir.path().join(f), dir.path().join(f)).expect("copy key");
+    }
+    let b = TestServer::start_in(dir, |c| {
+        c.store = pg_store(&db);
+        c.throttle = limits;
+    })
+    .await;
+    ingest_ok(&a, TENANT_A, &tenant_ndjson(30, 4)).await;
+    let path = "/v1.0/reports/getOffice365ActivationCounts";
+    let token = a.reader(TENANT_A);
+    for srv in [&a, &b, &a] {
+        assert_eq!(srv.get(path, &token).await.status().as_u16(), 302);
+    }
+    for srv in [&b, &a] {
+        let resp = srv.get(path, &token).await;
+        assert_eq!(
+            resp.status().as_u16(),
+            429,
+            "the fourth call, on either node"
+        );
+        let retry: u64 = resp.headers()["retry-after"]
+            .to_str()
+            .expect("retry-after")
+            .parse()
+            .expect("seconds");
+        assert!((1..=600).contains(&retry), "{retry}");
+    }
+    // Another function has its own counter.
+    let other = "/v1.0/reports/getOffice365ServicesUserCounts(period='D7')";
+    assert_eq!(b.get(other, &token).await.status().as_u16(), 302);
 }

@@ -2,7 +2,7 @@
 //! the download it links to, for every function of the catalogue alike.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::State;
@@ -343,7 +343,7 @@ pub async fn report(
         function: def.name,
         json: format == Format::Json,
     };
-    if let Err(wait) = state.throttle.check(&key, Instant::now()) {
+    if let Err(wait) = throttle(&state, &tid, &key).await? {
         return Err(ApiError::TooManyRequests {
             message: format!(
                 "Too many requests for {} from this application in this tenant. Retry after {} seconds.",
@@ -411,6 +411,40 @@ pub async fn report(
             .map_err(|e| ApiError::Internal(format!("location header: {e}")))?,
     );
     Ok(resp)
+}
+
+/// Counts a report call against the throttling limits: in process, or, on a store several
+/// nodes share, in the store (one transaction per call), so the limits hold across nodes.
+/// `Ok(Err(wait))`: refused.
+async fn throttle(
+    state: &Arc<AppState>,
+    tid: &TenantId,
+    key: &CallKey,
+) -> Result<Result<(), Duration>, ApiError> {
+    if state.throttle.limits().is_off() || !state.registry.store().shared() {
+        return Ok(state.throttle.check(key, Instant::now()));
+    }
+    let counters = state.throttle.counters(key);
+    if counters.is_empty() {
+        return Ok(Ok(()));
+    }
+    let st = state.clone();
+    let t = tid.clone();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let window_ms = crate::throttle::WINDOW.as_millis() as i64;
+    let wait = tokio::task::spawn_blocking(move || {
+        st.registry
+            .store()
+            .throttle(&t, &counters, window_ms, now_ms)
+    })
+    .await?
+    .map_err(crate::engine::EngineError::from)?;
+    Ok(match wait {
+        None => Ok(()),
+        Some(ms) => Err(Duration::from_secs(((ms.max(0) + 999) / 1000).max(1) as u64)),
+    })
 }
 
 /// With several nodes on one store: reload the tenant first if another node wrote it (one

@@ -429,6 +429,22 @@ pub trait Store: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+    /// Shared throttling (several nodes on one store): counts one call on each of the
+    /// tenant's `counters` (name, limit per window) if all have room, atomically across
+    /// nodes; otherwise counts nothing and returns the milliseconds until the fullest frees a
+    /// slot. Stores that are not shared count in process (`Unsupported`).
+    fn throttle(
+        &self,
+        tenant: &TenantId,
+        counters: &[(String, u32)],
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let _ = (tenant, counters, window_ms, now_ms);
+        Err(StoreError::Unsupported(
+            "this store counts throttling in process".into(),
+        ))
+    }
 }
 
 /// Where tenants are stored: the embedded SQLite file in the data dir (the default), or a

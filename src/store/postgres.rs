@@ -41,6 +41,8 @@ use crate::model::{
 const MIGRATION_LOCK: i32 = 0x5252_0001;
 /// The advisory lock class of tenant writers (transaction lock, key `hashtext(tid)`).
 const TENANT_LOCK: i32 = 0x5252_0002;
+/// Advisory lock class of a tenant's shared throttling counters.
+const THROTTLE_LOCK: i32 = 0x5252_0003;
 
 /// Schema versions in order; each is applied once, in its own transaction. Every table of
 /// tenant data has `tid` as the leading column of its primary key (the Citus distribution
@@ -142,6 +144,16 @@ CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+",
+    ),
+    (
+        3,
+        "
+CREATE TABLE throttle_hits (
+    tid TEXT COLLATE \"C\" NOT NULL, counter TEXT COLLATE \"C\" NOT NULL,
+    at_ms BIGINT NOT NULL, id BIGSERIAL NOT NULL,
+    PRIMARY KEY (tid, counter, at_ms, id)
+);
 ",
     ),
 ];
@@ -504,7 +516,8 @@ const DATA_TABLES: [&str; 11] = [
 ];
 
 /// Every table a tenant deletion empties of the tenant (the audit trail outlives it).
-const TENANT_TABLES: [&str; 14] = [
+const TENANT_TABLES: [&str; 15] = [
+    "throttle_hits",
     "retention",
     "users",
     "service_licenses",
@@ -1938,6 +1951,64 @@ impl Store for PostgresStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn throttle(
+        &self,
+        tenant: &TenantId,
+        counters: &[(String, u32)],
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let t = tenant.as_str();
+        self.with_conn(async |conn| {
+            conn.batch_execute("BEGIN").await.map_err(db)?;
+            conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&THROTTLE_LOCK, &t],
+            )
+            .await
+            .map_err(db)?;
+            conn.execute(
+                "DELETE FROM throttle_hits WHERE tid = $1 AND at_ms <= $2",
+                &[&t, &(now_ms - window_ms)],
+            )
+            .await
+            .map_err(db)?;
+            let mut wait: Option<i64> = None;
+            for (counter, limit) in counters {
+                if *limit == 0 {
+                    wait = Some(wait.unwrap_or(0).max(1000));
+                    continue;
+                }
+                // The call that must leave the window before this one fits: the limit-th
+                // most recent still counted.
+                let row = conn
+                    .query_opt(
+                        "SELECT at_ms FROM throttle_hits WHERE tid = $1 AND counter = $2
+                         ORDER BY at_ms DESC OFFSET $3 LIMIT 1",
+                        &[&t, counter, &(i64::from(*limit) - 1)],
+                    )
+                    .await
+                    .map_err(db)?;
+                if let Some(row) = row {
+                    let at: i64 = row.try_get(0).map_err(db)?;
+                    wait = Some(wait.unwrap_or(0).max(at + window_ms - now_ms));
+                }
+            }
+            if wait.is_none() {
+                for (counter, _) in counters {
+                    conn.execute(
+                        "INSERT INTO throttle_hits (tid, counter, at_ms) VALUES ($1, $2, $3)",
+                        &[&t, counter, &now_ms],
+                    )
+                    .await
+                    .map_err(db)?;
+                }
+            }
+            conn.batch_execute("COMMIT").await.map_err(db)?;
+            Ok(wait)
+        })
     }
 
     fn ping(&self) -> Result<(), StoreError> {

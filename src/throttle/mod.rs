@@ -109,6 +109,25 @@ impl Throttle {
         self.limits
     }
 
+    /// The counters a call touches, by name, with their limits (for counting them in a
+    /// shared store: [`crate::store::Store::throttle`]).
+    pub fn counters(&self, key: &CallKey) -> Vec<(String, u32)> {
+        let mut out = Vec::with_capacity(2);
+        let app_limit = if key.json {
+            self.limits.json_per_app
+        } else {
+            self.limits.csv_per_app
+        };
+        if let Some(limit) = app_limit {
+            let kind = if key.json { "json" } else { "csv" };
+            out.push((format!("app|{kind}|{}|{}", key.function, key.app), limit));
+        }
+        if let (false, Some(limit)) = (key.json, self.limits.csv_per_tenant) {
+            out.push((format!("tenant|csv|{}", key.function), limit));
+        }
+        out
+    }
+
     /// Counts the call if every applicable counter has room; otherwise counts nothing and
     /// returns how long until the fullest counter frees a slot (at least one second).
     pub fn check(&self, key: &CallKey, now: Instant) -> Result<(), Duration> {
