@@ -298,7 +298,7 @@ async fn deleting_a_tenant_removes_every_row_of_it_and_nothing_else() {
          WHERE table_schema = 'public' AND table_name NOT IN ('schema_migrations', 'audit_log')
          ORDER BY 1",
     );
-    assert_eq!(tables.len(), 15, "{tables:?}");
+    assert_eq!(tables.len(), 16, "{tables:?}");
     let rows_of = |tid: &str| -> u64 {
         tables
             .iter()
@@ -433,7 +433,7 @@ async fn nodes_starting_together_migrate_once() {
     .expect("task");
     assert_eq!(
         db.query_strings("SELECT count(*) FROM schema_migrations"),
-        vec!["3"]
+        vec!["4"]
     );
 }
 
@@ -462,7 +462,7 @@ async fn every_table_is_keyed_by_tenant_first() {
            AND t.table_name <> 'schema_migrations'
          ORDER BY 1",
     );
-    assert_eq!(first_key_columns.len(), 16, "{first_key_columns:?}");
+    assert_eq!(first_key_columns.len(), 17, "{first_key_columns:?}");
     for t in &first_key_columns {
         assert!(
             t.ends_with(":tid"),
@@ -1290,4 +1290,43 @@ async fn throttle_limits_hold_across_two_nodes() {
     // Another function has its own counter.
     let other = "/v1.0/reports/getOffice365ServicesUserCounts(period='D7')";
     assert_eq!(b.get(other, &token).await.status().as_u16(), 302);
+}
+
+/// A node that has never loaded a tenant reads the snapshot another node kept in the
+/// database, not the tenant's rows: with the rows of its users removed behind the store's
+/// back, the fresh node still answers what the first one did.
+#[tokio::test]
+async fn a_fresh_node_loads_the_snapshot_kept_in_the_database() {
+    if pg::skipped("postgres_store") {
+        return;
+    }
+    let db = TestDb::create();
+    let a = pg_server(&db).await;
+    ingest_ok(&a, TENANT_A, &tenant_ndjson(120, 6)).await;
+    show_names(&a, TENANT_A).await;
+    let want = all_reports(&a, TENANT_A).await;
+    let keys = a.dir.path().to_path_buf();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("keys")).expect("keys dir");
+    for f in ["keys/link-secret", "keys/signing-key.pem"] {
+        std::fs::copy(keys.join(f), dir.path().join(f)).expect("copy key");
+    }
+    // A graceful stop writes the changed tenants' snapshots (as the 30 s timer does).
+    drop(a.stop().await);
+    let kept = db.query_strings(&format!(
+        "SELECT DISTINCT version FROM snapshots WHERE tid = '{TENANT_A}'"
+    ));
+    let version = db.query_strings(&format!(
+        "SELECT version FROM tenants WHERE tid = '{TENANT_A}'"
+    ));
+    assert_eq!(kept, version, "the kept snapshot is of the stored version");
+    db.query_strings(&format!(
+        "WITH gone AS (DELETE FROM users WHERE tid = '{TENANT_A}' RETURNING 1) SELECT count(*) FROM gone"
+    ));
+    let b = TestServer::start_in(dir, |c| c.store = pg_store(&db)).await;
+    assert_same(
+        &want,
+        &all_reports(&b, TENANT_A).await,
+        "the fresh node, from the snapshot",
+    );
 }

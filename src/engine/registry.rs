@@ -33,14 +33,75 @@ pub struct IngestOutcome {
 
 type Shared = Arc<RwLock<TenantState>>;
 
+/// Where a registry keeps its tenants' snapshots.
+enum Snapshots {
+    /// Files in this directory (the embedded store).
+    Dir(PathBuf),
+    /// In the store, for every node sharing it.
+    Store,
+    Off,
+}
+
+impl Snapshots {
+    fn on(&self) -> bool {
+        !matches!(self, Snapshots::Off)
+    }
+}
+
+/// Reads a snapshot kept in the store piece by piece (never the whole of it at once).
+struct PieceReader<'a> {
+    store: &'a dyn Store,
+    tid: &'a TenantId,
+    version: u64,
+    seq: u32,
+    piece: Vec<u8>,
+    at: usize,
+}
+
+impl<'a> PieceReader<'a> {
+    fn new(store: &'a dyn Store, tid: &'a TenantId, version: u64) -> PieceReader<'a> {
+        PieceReader {
+            store,
+            tid,
+            version,
+            seq: 0,
+            piece: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl std::io::Read for PieceReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.piece.len() {
+            match self
+                .store
+                .snapshot_piece(self.tid, self.version, self.seq)
+                .map_err(std::io::Error::other)?
+            {
+                Some(p) => {
+                    self.piece = p;
+                    self.at = 0;
+                    self.seq += 1;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.piece.len() - self.at);
+        buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// What [`Registry::set_evict_hook`] calls with each evicted tenant.
 pub type EvictHook = Box<dyn Fn(&TenantId) + Send + Sync>;
 
 pub struct Registry {
     store: Arc<dyn Store>,
     tenants: Mutex<HashMap<TenantId, Shared>>,
-    /// Where snapshots live (`None`: never read or written).
-    snapshots: Option<PathBuf>,
+    /// Where snapshots live.
+    snapshots: Snapshots,
     /// The data version of each tenant's last written snapshot; held while writing, so
     /// snapshot writers take turns.
     snapshotted: Mutex<HashMap<TenantId, u64>>,
@@ -74,7 +135,14 @@ pub struct Erased {
 pub const MIN_RETENTION_DAYS: u32 = 180;
 
 impl Registry {
+    /// `snapshots`: the directory of snapshot files; without one, a store several nodes
+    /// share keeps the snapshots itself ([`Store::put_snapshot`]), and others keep none.
     pub fn new(store: Arc<dyn Store>, snapshots: Option<PathBuf>) -> Registry {
+        let snapshots = match snapshots {
+            Some(dir) => Snapshots::Dir(dir),
+            None if store.shared() => Snapshots::Store,
+            None => Snapshots::Off,
+        };
         Registry {
             store,
             tenants: Mutex::new(HashMap::new()),
@@ -175,11 +243,11 @@ impl Registry {
         let version = {
             let mut snapshotted = self.snapshotted.lock().unwrap_or_else(|p| p.into_inner());
             let state = shared.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(dir) = &self.snapshots
+            if self.snapshots.on()
                 && snapshotted.get(tid) != Some(&state.version())
                 && state.version() > 0
             {
-                if let Err(e) = snapshot::write(dir, &state) {
+                if let Err(e) = self.write_snapshot(&state) {
                     tracing::warn!(tenant = %tid, error = %e, "not evicting: writing its snapshot failed");
                     return;
                 }
@@ -355,10 +423,10 @@ impl Registry {
         };
         forget();
         drop(old);
-        if let Some(dir) = &self.snapshots {
-            remove_snapshot(dir, tid);
+        if self.snapshots.on() {
+            self.remove_snapshot(tid);
             let state = shared.read().unwrap_or_else(|p| p.into_inner());
-            match snapshot::write(dir, &state) {
+            match self.write_snapshot(&state) {
                 Ok(()) => {
                     snapshotted.insert(tid.clone(), state.version());
                 }
@@ -376,13 +444,15 @@ impl Registry {
 
     /// A snapshot of the same data version as the store, if there is one.
     fn load_snapshot(&self, tid: &TenantId) -> Option<TenantState> {
-        let dir = self.snapshots.as_ref()?;
+        if !self.snapshots.on() {
+            return None;
+        }
         let meta = match self.store.meta(tid) {
             Ok(Some(m)) => m,
             Ok(None) => {
                 // Never stored, or deleted: a snapshot left by a crash mid-delete must not
                 // outlive it (new data could reach its version number).
-                remove_snapshot(dir, tid);
+                self.remove_snapshot(tid);
                 return None;
             }
             Err(e) => {
@@ -390,7 +460,25 @@ impl Registry {
                 return None;
             }
         };
-        match snapshot::read(dir, tid, meta.version) {
+        let read = match &self.snapshots {
+            Snapshots::Dir(dir) => snapshot::read(dir, tid, meta.version),
+            Snapshots::Store => match self.store.snapshot_info(tid) {
+                Ok(Some((version, len))) if version == meta.version => snapshot::from_reader(
+                    tid,
+                    PieceReader::new(self.store.as_ref(), tid, version),
+                    len,
+                    version,
+                ),
+                // None kept, or of another version (the next write replaces it).
+                Ok(_) => return None,
+                Err(e) => {
+                    tracing::warn!(tenant = %tid, error = %e, "reading the stored snapshot failed");
+                    return None;
+                }
+            },
+            Snapshots::Off => return None,
+        };
+        match read {
             Ok(Some(s)) => {
                 self.snapshotted
                     .lock()
@@ -402,23 +490,48 @@ impl Registry {
             // batch's commit and its rewrite) may hold data the store no longer has: remove
             // it; the tenant is loaded from the store and snapshotted anew.
             Ok(None) => {
-                remove_snapshot(dir, tid);
+                self.remove_snapshot(tid);
                 None
             }
             Err(e) => {
                 tracing::warn!(tenant = %tid, error = %e, "ignoring the snapshot; loading from the store");
-                remove_snapshot(dir, tid);
+                self.remove_snapshot(tid);
                 None
             }
+        }
+    }
+
+    /// Writes the tenant's snapshot where this registry keeps them.
+    fn write_snapshot(&self, state: &TenantState) -> Result<(), SnapshotError> {
+        match &self.snapshots {
+            Snapshots::Dir(dir) => snapshot::write(dir, state),
+            Snapshots::Store => {
+                let bytes = snapshot::to_bytes(state)?;
+                self.store
+                    .put_snapshot(state.tenant(), state.version(), &bytes)
+                    .map_err(|e| SnapshotError::Io {
+                        path: format!("the store's snapshot of {}", state.tenant()),
+                        source: std::io::Error::other(e),
+                    })
+            }
+            Snapshots::Off => Ok(()),
+        }
+    }
+
+    /// Removes the tenant's snapshot file (a store's snapshot is replaced by the next write,
+    /// and goes with the tenant's rows on a deletion or an erasure).
+    fn remove_snapshot(&self, tid: &TenantId) {
+        if let Snapshots::Dir(dir) = &self.snapshots {
+            remove_snapshot(dir, tid);
         }
     }
 
     /// Writes a snapshot of every loaded tenant whose data changed since its last one.
     /// Returns how many were written.
     pub fn snapshot_changed(&self) -> Result<usize, SnapshotError> {
-        let Some(dir) = &self.snapshots else {
+        if !self.snapshots.on() {
             return Ok(0);
-        };
+        }
         let tenants: Vec<(TenantId, Shared)> = self
             .tenants
             .lock()
@@ -435,7 +548,7 @@ impl Registry {
                 continue;
             }
             let started = std::time::Instant::now();
-            snapshot::write(dir, &state)?;
+            self.write_snapshot(&state)?;
             tracing::info!(tenant = %tid, version = state.version(), ms = started.elapsed().as_secs_f64() * 1e3, "snapshot written");
             snapshotted.insert(tid, state.version());
             written += 1;
@@ -599,16 +712,16 @@ impl Registry {
         forget();
         // Nothing to snapshot until the next batch (which writes version + 2).
         snapshotted.insert(tid.clone(), state.version());
-        if let Some(dir) = &self.snapshots {
-            remove_snapshot(dir, tid);
-        }
+        self.remove_snapshot(tid);
         Ok(existed)
     }
 
     /// Removes snapshot files (and leftover temporary ones) of tenants the store does not
     /// hold: what a crash between a deletion's commit and the file's removal leaves.
     fn sweep_snapshots(&self, stored: &[TenantId]) {
-        let Some(dir) = &self.snapshots else { return };
+        let Snapshots::Dir(dir) = &self.snapshots else {
+            return;
+        };
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };

@@ -577,6 +577,32 @@ fn decode(tid: &TenantId, inp: impl Read, len: u64) -> Option<TenantState> {
     Some(s)
 }
 
+/// The snapshot as bytes (for a store that keeps snapshots itself).
+pub fn to_bytes(state: &TenantState) -> Result<Vec<u8>, SnapshotError> {
+    let mut out = Vec::new();
+    encode(state, &mut out).map_err(|source| SnapshotError::Io {
+        path: "memory".into(),
+        source,
+    })?;
+    Ok(out)
+}
+
+/// A snapshot read from `inp` (`len` bytes); `Ok(None)` if it holds another data version.
+pub fn from_reader(
+    tid: &TenantId,
+    inp: impl Read,
+    len: u64,
+    version: u64,
+) -> Result<Option<TenantState>, SnapshotError> {
+    match decode(tid, std::io::BufReader::with_capacity(1 << 20, inp), len) {
+        Some(s) if s.version() == version => Ok(Some(s)),
+        Some(_) => Ok(None),
+        None => Err(SnapshotError::Corrupt(format!(
+            "the stored snapshot of {tid}"
+        ))),
+    }
+}
+
 /// Writes the tenant's snapshot atomically (temp file, fsync, rename).
 pub fn write(dir: &Path, state: &TenantState) -> Result<(), SnapshotError> {
     let io = |path: &Path, source| SnapshotError::Io {

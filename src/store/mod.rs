@@ -429,6 +429,36 @@ pub trait Store: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+    /// Keeps the tenant's engine snapshot (opaque bytes of data version `version`) in the
+    /// store, replacing the previous one, for nodes that have never loaded the tenant.
+    /// Stores whose nodes keep snapshot files beside them answer `Unsupported`.
+    fn put_snapshot(
+        &self,
+        tenant: &TenantId,
+        version: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let _ = (tenant, version, bytes);
+        Err(StoreError::Unsupported(
+            "this store keeps no snapshots".into(),
+        ))
+    }
+    /// The stored snapshot's version and length, if any (cheap).
+    fn snapshot_info(&self, tenant: &TenantId) -> Result<Option<(u64, u64)>, StoreError> {
+        let _ = tenant;
+        Ok(None)
+    }
+    /// Piece `seq` (0, 1, …) of the stored snapshot of data version `version`; `None` past
+    /// the last piece or if the snapshot is of another version.
+    fn snapshot_piece(
+        &self,
+        tenant: &TenantId,
+        version: u64,
+        seq: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = (tenant, version, seq);
+        Ok(None)
+    }
     /// Shared throttling (several nodes on one store): counts one call on each of the
     /// tenant's `counters` (name, limit per window) if all have room, atomically across
     /// nodes; otherwise counts nothing and returns the milliseconds until the fullest frees a

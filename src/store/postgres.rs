@@ -156,6 +156,16 @@ CREATE TABLE throttle_hits (
 );
 ",
     ),
+    (
+        4,
+        "
+CREATE TABLE snapshots (
+    tid TEXT COLLATE \"C\" NOT NULL, seq INTEGER NOT NULL, version BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (tid, seq)
+);
+",
+    ),
 ];
 
 /// Session-private staging tables, one per tenant table, without `tid` (the merge supplies
@@ -516,7 +526,8 @@ const DATA_TABLES: [&str; 11] = [
 ];
 
 /// Every table a tenant deletion empties of the tenant (the audit trail outlives it).
-const TENANT_TABLES: [&str; 15] = [
+const TENANT_TABLES: [&str; 16] = [
+    "snapshots",
     "throttle_hits",
     "retention",
     "users",
@@ -1812,7 +1823,9 @@ impl Store for PostgresStore {
         audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         let mut w = self.batch(tenant)?;
-        for table in DATA_TABLES {
+        // The kept snapshot holds the old rows too (the erased user): it goes with them,
+        // and the node writes a new one.
+        for table in DATA_TABLES.iter().chain(&["snapshots"]) {
             w.execute(&format!("DELETE FROM {table} WHERE tid = $1"))?;
         }
         for c in chunks {
@@ -1951,6 +1964,75 @@ impl Store for PostgresStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn put_snapshot(
+        &self,
+        tenant: &TenantId,
+        version: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let t = tenant.as_str();
+        // Pieces well under PostgreSQL's 1 GB limit for one value; one transaction, so a
+        // reader sees the old snapshot or the new one, never a mix.
+        const PIECE: usize = 32 << 20;
+        self.with_conn(async |conn| {
+            conn.batch_execute("BEGIN").await.map_err(db)?;
+            conn.execute("DELETE FROM snapshots WHERE tid = $1", &[&t])
+                .await
+                .map_err(db)?;
+            let version = version as i64;
+            for (seq, piece) in bytes.chunks(PIECE).enumerate() {
+                conn.execute(
+                    "INSERT INTO snapshots (tid, seq, version, data) VALUES ($1, $2, $3, $4)",
+                    &[&t, &(seq as i32), &version, &piece],
+                )
+                .await
+                .map_err(db)?;
+            }
+            conn.batch_execute("COMMIT").await.map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn snapshot_info(&self, tenant: &TenantId) -> Result<Option<(u64, u64)>, StoreError> {
+        let t = tenant.as_str();
+        self.with_conn(async |conn| {
+            let row = conn
+                .query_one(
+                    "SELECT min(version), max(version), sum(length(data))::BIGINT FROM snapshots WHERE tid = $1",
+                    &[&t],
+                )
+                .await
+                .map_err(db)?;
+            let lo: Option<i64> = row.try_get(0).map_err(db)?;
+            let hi: Option<i64> = row.try_get(1).map_err(db)?;
+            let len: Option<i64> = row.try_get(2).map_err(db)?;
+            Ok(match (lo, hi, len) {
+                (Some(lo), Some(hi), Some(len)) if lo == hi => Some((hi as u64, len as u64)),
+                _ => None,
+            })
+        })
+    }
+
+    fn snapshot_piece(
+        &self,
+        tenant: &TenantId,
+        version: u64,
+        seq: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = tenant.as_str();
+        self.with_conn(async |conn| {
+            let row = conn
+                .query_opt(
+                    "SELECT data FROM snapshots WHERE tid = $1 AND seq = $2 AND version = $3",
+                    &[&t, &(seq as i32), &(version as i64)],
+                )
+                .await
+                .map_err(db)?;
+            row.map(|r| r.try_get::<_, Vec<u8>>(0).map_err(db))
+                .transpose()
+        })
     }
 
     fn throttle(
