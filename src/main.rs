@@ -84,6 +84,9 @@ enum Command {
     /// Write one tenant as ingest NDJSON (re-ingested into an empty store of either kind, it
     /// gives the same reports): moves tenants between SQLite and PostgreSQL.
     Export(ExportArgs),
+    /// Copy tenants from this data dir's store (or --database-url) into another store, e.g.
+    /// from the embedded SQLite file into PostgreSQL (server stopped).
+    Migrate(MigrateArgs),
     /// Show and verify the audit trail (safe while the server runs).
     Audit(AuditArgs),
     /// Restore a backup into a new or empty data dir.
@@ -371,6 +374,21 @@ struct ExportArgs {
 }
 
 #[derive(Args)]
+struct MigrateArgs {
+    #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+    data: PathBuf,
+    /// The source store: --database-url, or the data dir's SQLite file.
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The target: a postgres:// URL, or `sqlite:DIR` for another data dir's SQLite file.
+    #[arg(long)]
+    to: String,
+    /// Only these tenants (default: every stored tenant).
+    #[arg(long)]
+    tenant: Vec<String>,
+}
+
+#[derive(Args)]
 struct TokenArgs {
     #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
     data: PathBuf,
@@ -533,6 +551,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export(a) => export(a),
+        Command::Migrate(a) => migrate(a),
         Command::Restore { from, data } => {
             let summary = reportroot::lifecycle::restore(&from, &data)?;
             for (name, len) in &summary.files {
@@ -718,6 +737,76 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
         "exported tenant {tid}: {} users, {} records",
         summary.users, summary.records
     );
+    Ok(())
+}
+
+/// Export each tenant as one batch and ingest it into the target store, with its report
+/// settings: the target answers byte-identical reports (the export's guarantee). A tenant
+/// the target already holds is refused, not merged.
+fn migrate(a: MigrateArgs) -> anyhow::Result<()> {
+    use reportroot::store::ReportSettings;
+    let source = existing_store(&a.data, &a.database)?;
+    let _lock = reportroot::lifecycle::DataDirLock::acquire(&a.data, "migrate")?;
+    let (target_kind, target_dir) = match a.to.strip_prefix("sqlite:") {
+        Some(dir) => (StoreKind::Sqlite, PathBuf::from(dir)),
+        None if a.to.starts_with("postgres://") || a.to.starts_with("postgresql://") => (
+            StoreKind::from_url(Some(a.to.clone()), a.database.database_ca.clone()),
+            a.data.clone(),
+        ),
+        None => bail!("--to must be a postgres:// URL or sqlite:DIR"),
+    };
+    let target = target_kind.open(&target_dir)?;
+    let registry = Registry::new(target.clone(), target_kind.snapshot_dir(&target_dir));
+    let tenants = if a.tenant.is_empty() {
+        source.tenants()?
+    } else {
+        a.tenant
+            .iter()
+            .map(|t| tenant(t))
+            .collect::<anyhow::Result<_>>()?
+    };
+    for tid in tenants {
+        if target.meta(&tid)?.is_some() {
+            bail!(
+                "the target already holds tenant {tid}: nothing of it was copied (delete it there first)"
+            );
+        }
+        let mut batch = Vec::new();
+        let summary = reportroot::export::write_tenant(source.as_ref(), &tid, &mut batch)?;
+        let audit = reportroot::audit::operator("ingest", "", String::new());
+        let opts = StreamOptions {
+            limits: Limits {
+                max_records: u64::MAX as usize,
+                ..Limits::default()
+            },
+            block_bytes: BULK_BLOCK_BYTES,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            write_early: true,
+        };
+        registry
+            .ingest_stream(&tid, &batch[..], &opts, Some(&audit), |_| {})
+            .map_err(|e| anyhow::anyhow!("tenant {tid}: {e}; nothing of it was stored"))?;
+        let settings: ReportSettings = source.report_settings(&tid)?;
+        if settings != ReportSettings::default() {
+            registry.set_report_settings(
+                &tid,
+                settings,
+                &reportroot::audit::operator(
+                    "reportSettings.update",
+                    "",
+                    format!(
+                        "{{\"displayConcealedNames\":{}}}",
+                        settings.display_concealed_names
+                    ),
+                ),
+            )?;
+        }
+        println!(
+            "copied tenant {tid}: {} users, {} records",
+            summary.users, summary.records
+        );
+    }
+    registry.snapshot_changed()?;
     Ok(())
 }
 

@@ -1330,3 +1330,100 @@ async fn a_fresh_node_loads_the_snapshot_kept_in_the_database() {
         "the fresh node, from the snapshot",
     );
 }
+
+/// `reportroot migrate`: a tenant of a SQLite data dir copied into PostgreSQL, and from
+/// there into a second SQLite data dir, answers the same reports at each step; a target
+/// that already holds the tenant is refused.
+#[tokio::test]
+async fn migrate_moves_tenants_between_sqlite_and_postgres() {
+    if pg::skipped("postgres_store") {
+        return;
+    }
+    const BIN: &str = env!("CARGO_BIN_EXE_reportroot");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(args)
+            .env_remove("REPORTROOT_DATABASE_URL")
+            .output()
+            .expect("run reportroot");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let data = work.path().join("data");
+    let nd = work.path().join("t.ndjson");
+    std::fs::write(&nd, tenant_ndjson(150, 8)).expect("write");
+    let d = data.to_str().expect("utf-8 path");
+    let (ok, err) = run(&[
+        "ingest",
+        "--data",
+        d,
+        "--tenant",
+        TENANT_A,
+        nd.to_str().expect("path"),
+    ]);
+    assert!(ok, "{err}");
+    let db = TestDb::create();
+    let (ok, err) = run(&["migrate", "--data", d, "--to", &db.url]);
+    assert!(ok, "{err}");
+    let (ok, _) = run(&["migrate", "--data", d, "--to", &db.url]);
+    assert!(
+        !ok,
+        "a second copy into a target holding the tenant is refused"
+    );
+    let data2 = work.path().join("data2");
+    let d2 = data2.to_str().expect("utf-8 path");
+    let (ok, err) = run(&[
+        "migrate",
+        "--data",
+        d,
+        "--database-url",
+        &db.url,
+        "--to",
+        &format!("sqlite:{d2}"),
+    ]);
+    assert!(ok, "{err}");
+
+    // A server on (a copy of) each store; all share the first server's keys, so concealed
+    // names agree.
+    let copy_of = |from: &std::path::Path, keys: Option<&std::path::Path>| -> tempfile::TempDir {
+        let t = tempfile::tempdir().expect("tempdir");
+        if let Ok(entries) = std::fs::read_dir(from) {
+            for e in entries.flatten() {
+                if e.path().is_file() && e.file_name() != "lock" {
+                    std::fs::copy(e.path(), t.path().join(e.file_name())).expect("copy");
+                }
+            }
+        }
+        if let Some(keys) = keys {
+            std::fs::create_dir_all(t.path().join("keys")).expect("keys");
+            for f in ["keys/link-secret", "keys/signing-key.pem"] {
+                std::fs::copy(keys.join(f), t.path().join(f)).expect("copy key");
+            }
+        }
+        t
+    };
+    let original =
+        TestServer::start_in(copy_of(&data, None), |c| c.store = StoreKind::Sqlite).await;
+    let keys = original.dir.path().to_path_buf();
+    let want = all_reports(&original, TENANT_A).await;
+    let empty = work.path().join("none");
+    let on_pg =
+        TestServer::start_in(copy_of(&empty, Some(&keys)), |c| c.store = pg_store(&db)).await;
+    assert_same(
+        &want,
+        &all_reports(&on_pg, TENANT_A).await,
+        "migrated into PostgreSQL",
+    );
+    let back = TestServer::start_in(copy_of(&data2, Some(&keys)), |c| {
+        c.store = StoreKind::Sqlite
+    })
+    .await;
+    assert_same(
+        &want,
+        &all_reports(&back, TENANT_A).await,
+        "migrated back into SQLite",
+    );
+}

@@ -508,7 +508,7 @@ impl StoreKind {
 
     /// Where the engine keeps its snapshot files. Only with SQLite: a snapshot is matched
     /// to the store by data version alone, and a data dir can outlive or be pointed at
-    /// another PostgreSQL database, so PostgreSQL-backed nodes load from the database.
+    /// another PostgreSQL database, so PostgreSQL keeps its snapshots in the database.
     pub fn snapshot_dir(&self, data_dir: &Path) -> Option<PathBuf> {
         match self {
             StoreKind::Sqlite => Some(data_dir.join("snapshots")),
