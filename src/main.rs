@@ -1236,6 +1236,16 @@ fn audit_cmd(a: AuditArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the `app` commands keep registrations: in PostgreSQL when REPORTROOT_DATABASE_URL
+/// names one (every node then knows every app), else in the data dir's apps.json.
+fn apps_at(data: &Path) -> anyhow::Result<apps::AppsAt> {
+    let kind = StoreKind::from_url(
+        std::env::var("REPORTROOT_DATABASE_URL").ok(),
+        std::env::var_os("REPORTROOT_DATABASE_CA").map(PathBuf::from),
+    );
+    Ok(apps::AppsAt::for_store(data, &kind.open(data)?))
+}
+
 /// Records an app registration change in the store's audit trail.
 fn audit_app(
     data: &Path,
@@ -1267,7 +1277,7 @@ fn app(cmd: AppCommand) -> anyhow::Result<()> {
             json,
         } => {
             let tid = tenant(&t)?;
-            let new = apps::add(&data, tid.as_str(), &name, &roles)?;
+            let new = apps::add(&apps_at(&data)?, tid.as_str(), &name, &roles)?;
             audit_app(
                 &data,
                 &tid,
@@ -1292,7 +1302,7 @@ fn app(cmd: AppCommand) -> anyhow::Result<()> {
             json,
         } => {
             let tid = t.as_deref().map(tenant).transpose()?;
-            let list = apps::list(&data, tid.as_ref().map(|t| t.as_str()))?;
+            let list = apps::list(&apps_at(&data)?, tid.as_ref().map(|t| t.as_str()))?;
             if json {
                 let v: Vec<_> = list
                     .iter()
@@ -1318,7 +1328,7 @@ fn app(cmd: AppCommand) -> anyhow::Result<()> {
             client_id,
         } => {
             let tid = tenant(&t)?;
-            if !apps::remove(&data, tid.as_str(), &client_id)? {
+            if !apps::remove(&apps_at(&data)?, tid.as_str(), &client_id)? {
                 bail!("no app {client_id} in tenant {tid}");
             }
             audit_app(&data, &tid, "app.remove", &client_id, "{}".into())?;

@@ -298,7 +298,7 @@ async fn deleting_a_tenant_removes_every_row_of_it_and_nothing_else() {
          WHERE table_schema = 'public' AND table_name NOT IN ('schema_migrations', 'audit_log')
          ORDER BY 1",
     );
-    assert_eq!(tables.len(), 16, "{tables:?}");
+    assert_eq!(tables.len(), 17, "{tables:?}");
     let rows_of = |tid: &str| -> u64 {
         tables
             .iter()
@@ -433,7 +433,7 @@ async fn nodes_starting_together_migrate_once() {
     .expect("task");
     assert_eq!(
         db.query_strings("SELECT count(*) FROM schema_migrations"),
-        vec!["4"]
+        vec!["5"]
     );
 }
 
@@ -462,7 +462,7 @@ async fn every_table_is_keyed_by_tenant_first() {
            AND t.table_name <> 'schema_migrations'
          ORDER BY 1",
     );
-    assert_eq!(first_key_columns.len(), 17, "{first_key_columns:?}");
+    assert_eq!(first_key_columns.len(), 18, "{first_key_columns:?}");
     for t in &first_key_columns {
         assert!(
             t.ends_with(":tid"),
@@ -1426,4 +1426,61 @@ async fn migrate_moves_tenants_between_sqlite_and_postgres() {
         &all_reports(&back, TENANT_A).await,
         "migrated back into SQLite",
     );
+}
+
+/// App registrations live in the database when nodes share one: an app registered once
+/// gets tokens from every node's token endpoint, and a removed one from none.
+#[tokio::test]
+async fn an_app_registered_once_gets_tokens_from_every_node() {
+    if pg::skipped("postgres_store") {
+        return;
+    }
+    let db = TestDb::create();
+    let a = pg_server(&db).await;
+    let b = pg_server(&db).await;
+    let url = db.url.clone();
+    let (app, at) = tokio::task::spawn_blocking(move || {
+        let store: Arc<dyn Store> =
+            Arc::new(PostgresStore::connect(&PostgresOptions { url, ca_file: None }).expect("pg"));
+        let at = reportroot::auth::apps::AppsAt::Store(store);
+        let app = reportroot::auth::apps::add(
+            &at,
+            TENANT_A,
+            "monitoring",
+            &["Reports.Read.All".to_string()],
+        )
+        .expect("register");
+        (app, at)
+    })
+    .await
+    .expect("register task");
+    let token = |srv: &TestServer| {
+        let body = serde_urlencoded::to_string([
+            ("grant_type", "client_credentials"),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", app.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .expect("form");
+        let req = srv
+            .client()
+            .post(srv.url(&format!("/{TENANT_A}/oauth2/v2.0/token")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move { req.send().await.expect("token request").status().as_u16() }
+    };
+    assert_eq!(token(&a).await, 200);
+    assert_eq!(token(&b).await, 200);
+    // Not in either node's apps.json.
+    assert!(!a.dir.path().join("apps.json").exists());
+    let id = app.client_id.clone();
+    let removed = tokio::task::spawn_blocking(move || {
+        reportroot::auth::apps::remove(&at, TENANT_A, &id).expect("remove")
+    })
+    .await
+    .expect("remove task");
+    assert!(removed);
+    // Entra answers an unknown client with 400 unauthorized_client.
+    assert_eq!(token(&a).await, 400);
+    assert_eq!(token(&b).await, 400);
 }

@@ -171,9 +171,9 @@ async fn issue(state: &Arc<AppState>, req: Request) -> Result<Response, OAuthErr
         )));
     };
 
-    let data_dir = state.settings.data_dir.clone();
+    let at = apps::AppsAt::for_store(&state.settings.data_dir, state.registry.store());
     let (t, c, s) = (tid.to_string(), client_id.clone(), secret);
-    let checked = tokio::task::spawn_blocking(move || apps::authenticate(&data_dir, &t, &c, &s))
+    let checked = tokio::task::spawn_blocking(move || apps::authenticate(&at, &t, &c, &s))
         .await
         .map_err(|e| OAuthError::server_error(e.to_string()))?
         .map_err(|e| OAuthError::server_error(e.to_string()))?;

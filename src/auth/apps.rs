@@ -1,8 +1,13 @@
 //! App registrations for the built-in token endpoint: client id, name, app roles and a salted
-//! PBKDF2-HMAC-SHA256 hash of the secret, kept in `DATA/apps.json` (written atomically).
-//! Secrets are shown once at creation and never stored in clear.
+//! PBKDF2-HMAC-SHA256 hash of the secret, kept in `DATA/apps.json` (written atomically), or
+//! in the store when several nodes share one ([`AppsAt::Store`]), so every node's token
+//! endpoint knows every app. Secrets are shown once at creation and never stored in clear.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::model::TenantId;
+use crate::store::Store;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
@@ -41,6 +46,53 @@ pub struct NewApp {
     pub client_secret: String,
     pub name: String,
     pub roles: Vec<String>,
+}
+
+/// Where app registrations live.
+#[derive(Clone)]
+pub enum AppsAt {
+    /// `DATA/apps.json`.
+    Dir(PathBuf),
+    /// The shared store (one document per app).
+    Store(Arc<dyn Store>),
+}
+
+impl AppsAt {
+    /// The store when it is shared by several nodes, else the data dir's file.
+    pub fn for_store(data_dir: &Path, store: &Arc<dyn Store>) -> AppsAt {
+        if store.shared() {
+            AppsAt::Store(store.clone())
+        } else {
+            AppsAt::Dir(data_dir.to_path_buf())
+        }
+    }
+
+    fn load(&self, tenant: Option<&str>) -> Result<Vec<App>, AuthError> {
+        match self {
+            AppsAt::Dir(dir) => Ok(load(dir)?
+                .apps
+                .into_iter()
+                .filter(|a| tenant.is_none_or(|t| a.tenant_id.eq_ignore_ascii_case(t)))
+                .collect()),
+            AppsAt::Store(store) => {
+                let tid = tenant.map(tenant_id).transpose()?;
+                store
+                    .app_documents(tid.as_ref())
+                    .map_err(|e| AuthError::KeyStore(format!("reading app registrations: {e}")))?
+                    .iter()
+                    .map(|d| {
+                        serde_json::from_str(d).map_err(|e| {
+                            AuthError::KeyStore(format!("reading an app registration: {e}"))
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+fn tenant_id(t: &str) -> Result<TenantId, AuthError> {
+    TenantId::parse(t).ok_or_else(|| AuthError::KeyStore(format!("'{t}' is not a tenant id")))
 }
 
 fn path(data_dir: &Path) -> PathBuf {
@@ -90,13 +142,7 @@ fn secret_matches(secret: &str, stored: &str) -> bool {
 }
 
 /// Registers an app for `tenant` and returns its one-time secret.
-pub fn add(
-    data_dir: &Path,
-    tenant: &str,
-    name: &str,
-    roles: &[String],
-) -> Result<NewApp, AuthError> {
-    let mut f = load(data_dir)?;
+pub fn add(at: &AppsAt, tenant: &str, name: &str, roles: &[String]) -> Result<NewApp, AuthError> {
     let client_id = uuid::Uuid::new_v4().to_string();
     let mut raw = [0u8; 30];
     rand::rngs::OsRng.fill_bytes(&mut raw);
@@ -105,7 +151,7 @@ pub fn add(
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     let hash = hash_secret(&client_secret, &salt, ROUNDS);
-    f.apps.push(App {
+    let app = App {
         tenant_id: tenant.to_string(),
         client_id: client_id.clone(),
         name: name.to_string(),
@@ -116,8 +162,21 @@ pub fn add(
             B64.encode(hash)
         ),
         created: chrono::Utc::now().to_rfc3339(),
-    });
-    save(data_dir, &f)?;
+    };
+    match at {
+        AppsAt::Dir(dir) => {
+            let mut f = load(dir)?;
+            f.apps.push(app);
+            save(dir, &f)?;
+        }
+        AppsAt::Store(store) => {
+            let doc = serde_json::to_string(&app)
+                .map_err(|e| AuthError::KeyStore(format!("encoding an app registration: {e}")))?;
+            store
+                .put_app_document(&tenant_id(tenant)?, &app.client_id, &doc)
+                .map_err(|e| AuthError::KeyStore(format!("storing an app registration: {e}")))?;
+        }
+    }
     Ok(NewApp {
         tenant_id: tenant.to_string(),
         client_id,
@@ -128,16 +187,20 @@ pub fn add(
 }
 
 /// The apps of `tenant` (all tenants with `None`).
-pub fn list(data_dir: &Path, tenant: Option<&str>) -> Result<Vec<App>, AuthError> {
-    Ok(load(data_dir)?
-        .apps
-        .into_iter()
-        .filter(|a| tenant.is_none_or(|t| a.tenant_id.eq_ignore_ascii_case(t)))
-        .collect())
+pub fn list(at: &AppsAt, tenant: Option<&str>) -> Result<Vec<App>, AuthError> {
+    at.load(tenant)
 }
 
 /// Removes an app; `Ok(false)` if there was none.
-pub fn remove(data_dir: &Path, tenant: &str, client_id: &str) -> Result<bool, AuthError> {
+pub fn remove(at: &AppsAt, tenant: &str, client_id: &str) -> Result<bool, AuthError> {
+    let data_dir = match at {
+        AppsAt::Dir(dir) => dir,
+        AppsAt::Store(store) => {
+            return store
+                .delete_app_document(&tenant_id(tenant)?, client_id)
+                .map_err(|e| AuthError::KeyStore(format!("removing an app registration: {e}")));
+        }
+    };
     let mut f = load(data_dir)?;
     let before = f.apps.len();
     f.apps.retain(|a| {
@@ -161,12 +224,12 @@ pub enum CredentialError {
 /// Checks client credentials against the registrations (reads the file each time, so apps
 /// added or removed by the CLI take effect at once). Blocking: PBKDF2 is slow on purpose.
 pub fn authenticate(
-    data_dir: &Path,
+    at: &AppsAt,
     tenant: &str,
     client_id: &str,
     secret: &str,
 ) -> Result<Result<App, CredentialError>, AuthError> {
-    let app = load(data_dir)?.apps.into_iter().find(|a| {
+    let app = at.load(Some(tenant))?.into_iter().find(|a| {
         a.tenant_id.eq_ignore_ascii_case(tenant) && a.client_id.eq_ignore_ascii_case(client_id)
     });
     Ok(match app {
@@ -183,31 +246,32 @@ mod tests {
     #[test]
     fn add_authenticate_remove() {
         let dir = tempfile::tempdir().unwrap();
+        let at = AppsAt::Dir(dir.path().to_path_buf());
         let roles = vec!["Reports.Read.All".to_string()];
-        let app = add(dir.path(), "t1", "monitoring", &roles).unwrap();
+        let app = add(&at, "t1", "monitoring", &roles).unwrap();
         let stored = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
         assert!(
             !stored.contains(&app.client_secret),
             "secret must not be stored in clear"
         );
         assert_eq!(
-            authenticate(dir.path(), "t1", &app.client_id, &app.client_secret)
+            authenticate(&at, "t1", &app.client_id, &app.client_secret)
                 .unwrap()
                 .unwrap()
                 .roles,
             roles
         );
         assert_eq!(
-            authenticate(dir.path(), "t1", &app.client_id, "nope").unwrap(),
+            authenticate(&at, "t1", &app.client_id, "nope").unwrap(),
             Err(CredentialError::WrongSecret)
         );
         assert_eq!(
-            authenticate(dir.path(), "t2", &app.client_id, &app.client_secret).unwrap(),
+            authenticate(&at, "t2", &app.client_id, &app.client_secret).unwrap(),
             Err(CredentialError::UnknownClient)
         );
-        assert!(remove(dir.path(), "t1", &app.client_id).unwrap());
+        assert!(remove(&at, "t1", &app.client_id).unwrap());
         assert_eq!(
-            authenticate(dir.path(), "t1", &app.client_id, &app.client_secret).unwrap(),
+            authenticate(&at, "t1", &app.client_id, &app.client_secret).unwrap(),
             Err(CredentialError::UnknownClient)
         );
     }

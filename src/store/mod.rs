@@ -429,6 +429,35 @@ pub trait Store: Send + Sync + 'static {
     fn shared(&self) -> bool {
         false
     }
+    /// App registrations kept in the store (a store several nodes share, so every node's
+    /// token endpoint knows every app): each an opaque document (the auth module's JSON),
+    /// keyed by tenant and client id. Stores that are not shared answer `Unsupported`
+    /// (the data dir's `apps.json` holds them).
+    fn app_documents(&self, tenant: Option<&TenantId>) -> Result<Vec<String>, StoreError> {
+        let _ = tenant;
+        Err(StoreError::Unsupported(
+            "app registrations live in apps.json".into(),
+        ))
+    }
+    /// Adds or replaces one app registration document.
+    fn put_app_document(
+        &self,
+        tenant: &TenantId,
+        client_id: &str,
+        doc: &str,
+    ) -> Result<(), StoreError> {
+        let _ = (tenant, client_id, doc);
+        Err(StoreError::Unsupported(
+            "app registrations live in apps.json".into(),
+        ))
+    }
+    /// Removes one app registration; `false` if there was none.
+    fn delete_app_document(&self, tenant: &TenantId, client_id: &str) -> Result<bool, StoreError> {
+        let _ = (tenant, client_id);
+        Err(StoreError::Unsupported(
+            "app registrations live in apps.json".into(),
+        ))
+    }
     /// Keeps the tenant's engine snapshot (opaque bytes of data version `version`) in the
     /// store, replacing the previous one, for nodes that have never loaded the tenant.
     /// Stores whose nodes keep snapshot files beside them answer `Unsupported`.

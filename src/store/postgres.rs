@@ -166,6 +166,15 @@ CREATE TABLE snapshots (
 );
 ",
     ),
+    (
+        5,
+        "
+CREATE TABLE apps (
+    tid TEXT COLLATE \"C\" NOT NULL, client_id TEXT COLLATE \"C\" NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (tid, client_id)
+);
+",
+    ),
 ];
 
 /// Session-private staging tables, one per tenant table, without `tid` (the merge supplies
@@ -1964,6 +1973,57 @@ impl Store for PostgresStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn app_documents(&self, tenant: Option<&TenantId>) -> Result<Vec<String>, StoreError> {
+        let t = tenant.map(|t| t.as_str().to_string());
+        self.with_conn(async |conn| {
+            let rows = conn
+                .query(
+                    "SELECT doc FROM apps WHERE ($1::TEXT IS NULL OR tid = $1) ORDER BY tid, client_id",
+                    &[&t],
+                )
+                .await
+                .map_err(db)?;
+            rows.iter()
+                .map(|r| r.try_get::<_, String>(0).map_err(db))
+                .collect()
+        })
+    }
+
+    fn put_app_document(
+        &self,
+        tenant: &TenantId,
+        client_id: &str,
+        doc: &str,
+    ) -> Result<(), StoreError> {
+        let t = tenant.as_str();
+        let c = client_id.to_ascii_lowercase();
+        self.with_conn(async |conn| {
+            conn.execute(
+                "INSERT INTO apps (tid, client_id, doc) VALUES ($1, $2, $3)
+                 ON CONFLICT (tid, client_id) DO UPDATE SET doc = EXCLUDED.doc",
+                &[&t, &c, &doc],
+            )
+            .await
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn delete_app_document(&self, tenant: &TenantId, client_id: &str) -> Result<bool, StoreError> {
+        let t = tenant.as_str();
+        let c = client_id.to_ascii_lowercase();
+        self.with_conn(async |conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM apps WHERE tid = $1 AND client_id = $2",
+                    &[&t, &c],
+                )
+                .await
+                .map_err(db)?;
+            Ok(n > 0)
+        })
     }
 
     fn put_snapshot(
