@@ -200,6 +200,10 @@ struct Ctx {
     line: usize,
 }
 
+/// Refused in every string: PostgreSQL's `TEXT` cannot hold it (and no directory name or id
+/// carries it), so both stores accept exactly the same batches.
+const NUL: &str = "must not contain the NUL character (\\u0000)";
+
 impl Ctx {
     fn err(&self, field: &'static str, message: impl Into<String>) -> IngestError {
         IngestError::Field {
@@ -211,6 +215,7 @@ impl Ctx {
 
     fn string(&self, field: &'static str, v: Option<Val<'_>>) -> Result<String, IngestError> {
         match v {
+            Some(Val::Str(s)) if s.contains('\0') => Err(self.err(field, NUL)),
             Some(Val::Str(s)) if !s.is_empty() => Ok(s.into_owned()),
             Some(Val::Str(_)) => Err(self.err(field, "must not be empty")),
             None => Err(self.err(field, "is required")),
@@ -223,6 +228,7 @@ impl Ctx {
     /// A string that may be empty (names).
     fn text(&self, field: &'static str, v: Option<Val<'_>>) -> Result<String, IngestError> {
         match v {
+            Some(Val::Str(s)) if s.contains('\0') => Err(self.err(field, NUL)),
             Some(Val::Str(s)) => Ok(s.into_owned()),
             None => Err(self.err(field, "is required")),
             Some(other) => {
@@ -707,6 +713,15 @@ mod tests {
                 .contains("field 'id': expected a string, found a number")
         );
         assert!(err(r#"["user"]"#).contains("not a JSON object"));
+        // NUL in any string (PostgreSQL cannot store it): refused, naming the field.
+        assert!(
+            err(r#"{"type":"user","id":"u1","userPrincipalName":"a@x","displayName":"A\u0000B"}"#)
+                .contains("field 'displayName': must not contain the NUL character")
+        );
+        assert!(
+            err(r#"{"type":"user","id":"u\u0000","userPrincipalName":"a@x","displayName":"A"}"#)
+                .contains("field 'id'")
+        );
         assert!(err("{\"type\":\"user\"").contains("invalid JSON"));
         assert!(
             parse_line(3, b"{\"type\":\"us\xffer\"}")
