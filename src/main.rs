@@ -1236,30 +1236,24 @@ fn audit_cmd(a: AuditArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where the `app` commands keep registrations: in PostgreSQL when REPORTROOT_DATABASE_URL
-/// names one (every node then knows every app), else in the data dir's apps.json.
-fn apps_at(data: &Path) -> anyhow::Result<apps::AppsAt> {
+/// The store the server uses, for the `app` commands (which take no --database-url):
+/// PostgreSQL when REPORTROOT_DATABASE_URL names one, else the data dir's SQLite file.
+fn env_store(data: &Path) -> anyhow::Result<Arc<dyn reportroot::store::Store>> {
     let kind = StoreKind::from_url(
         std::env::var("REPORTROOT_DATABASE_URL").ok(),
         std::env::var_os("REPORTROOT_DATABASE_CA").map(PathBuf::from),
     );
-    Ok(apps::AppsAt::for_store(data, &kind.open(data)?))
+    Ok(kind.open(data)?)
 }
 
 /// Records an app registration change in the store's audit trail.
 fn audit_app(
-    data: &Path,
+    store: &dyn reportroot::store::Store,
     tid: &TenantId,
     action: &str,
     client_id: &str,
     details: String,
 ) -> anyhow::Result<()> {
-    // The store the server uses: PostgreSQL when REPORTROOT_DATABASE_URL names one.
-    let kind = StoreKind::from_url(
-        std::env::var("REPORTROOT_DATABASE_URL").ok(),
-        std::env::var_os("REPORTROOT_DATABASE_CA").map(PathBuf::from),
-    );
-    let store = kind.open(data)?;
     store.audit(
         tid,
         &reportroot::audit::operator(action, client_id, details),
@@ -1277,9 +1271,15 @@ fn app(cmd: AppCommand) -> anyhow::Result<()> {
             json,
         } => {
             let tid = tenant(&t)?;
-            let new = apps::add(&apps_at(&data)?, tid.as_str(), &name, &roles)?;
+            let store = env_store(&data)?;
+            let new = apps::add(
+                &apps::AppsAt::for_store(&data, &store),
+                tid.as_str(),
+                &name,
+                &roles,
+            )?;
             audit_app(
-                &data,
+                store.as_ref(),
                 &tid,
                 "app.register",
                 &new.client_id,
@@ -1302,7 +1302,8 @@ fn app(cmd: AppCommand) -> anyhow::Result<()> {
             json,
         } => {
             let tid = t.as_deref().map(tenant).transpose()?;
-            let list = apps::list(&apps_at(&data)?, tid.as_ref().map(|t| t.as_str()))?;
+            let at = apps::AppsAt::for_store(&data, &env_store(&data)?);
+            let list = apps::list(&at, tid.as_ref().map(|t| t.as_str()))?;
             if json {
                 let v: Vec<_> = list
                     .iter()
@@ -1328,10 +1329,12 @@ fn app(cmd: AppCommand) -> anyhow::Result<()> {
             client_id,
         } => {
             let tid = tenant(&t)?;
-            if !apps::remove(&apps_at(&data)?, tid.as_str(), &client_id)? {
+            let store = env_store(&data)?;
+            let at = apps::AppsAt::for_store(&data, &store);
+            if !apps::remove(&at, tid.as_str(), &client_id)? {
                 bail!("no app {client_id} in tenant {tid}");
             }
-            audit_app(&data, &tid, "app.remove", &client_id, "{}".into())?;
+            audit_app(store.as_ref(), &tid, "app.remove", &client_id, "{}".into())?;
             println!("removed {client_id}");
         }
     }

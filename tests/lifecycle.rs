@@ -662,21 +662,31 @@ async fn a_killed_tenant_delete_leaves_all_or_nothing() {
     let snap = |d: &Path| d.join("snapshots").join(format!("{TENANT_A}.snap"));
     assert!(snap(dir.path()).is_file());
 
+    let args = ["tenants", "delete", "--tenant", TENANT_A];
+    let delays = [0, 20, 60, 120, 200, 350, 600];
+    let outcomes = killed_runs(dir.path(), &args, &delays, &before, &empty, &b).await;
+    assert_eq!(outcomes.first(), Some(&"kept"));
+    assert_eq!(outcomes.last(), Some(&"done"));
+}
+
+/// Runs `reportroot ARGS --data COPY` on a fresh copy of `dir` once per delay, SIGKILLed
+/// that many milliseconds after its start, then once to its end. After each, a server on
+/// the copy must answer tenant A's reports as `before` ("kept") or as `done` ("done"),
+/// never anything else, and tenant B's as `b`. Returns the outcomes in order.
+async fn killed_runs(
+    dir: &Path,
+    args: &[&str],
+    delays: &[u64],
+    before: &[(String, Vec<u8>)],
+    done: &[(String, Vec<u8>)],
+    b: &[(String, Vec<u8>)],
+) -> Vec<&'static str> {
     let mut outcomes = Vec::new();
-    // SIGKILL after these many milliseconds (None: let it finish).
-    for delay in [
-        Some(0),
-        Some(20),
-        Some(60),
-        Some(120),
-        Some(200),
-        Some(350),
-        Some(600),
-        None,
-    ] {
-        let copy = copy_dir(dir.path());
+    for delay in delays.iter().copied().map(Some).chain([None]) {
+        let copy = copy_dir(dir);
         let mut child = Command::new(BIN)
-            .args(["tenants", "delete", "--tenant", TENANT_A, "--data"])
+            .args(args)
+            .arg("--data")
             .arg(copy.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -694,17 +704,16 @@ async fn a_killed_tenant_delete_leaves_all_or_nothing() {
         } else {
             assert_same(
                 &got,
-                &empty,
-                &format!("killed after {delay:?} ms: neither kept nor deleted"),
+                done,
+                &format!("killed after {delay:?} ms: neither kept nor done"),
             );
-            outcomes.push("deleted");
+            outcomes.push("done");
         }
-        assert_same(&all_reports(&srv, TENANT_B).await, &b, "tenant B");
+        assert_same(&all_reports(&srv, TENANT_B).await, b, "tenant B");
         drop(srv.stop().await);
     }
     eprintln!("outcomes: {outcomes:?}");
-    assert_eq!(outcomes.first(), Some(&"kept"));
-    assert_eq!(outcomes.last(), Some(&"deleted"));
+    outcomes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -739,50 +748,10 @@ async fn a_killed_erasure_leaves_all_or_nothing() {
     drop(srv.stop().await);
     assert_ne!(before, after);
 
-    let mut outcomes = Vec::new();
-    for delay in [
-        Some(0),
-        Some(30),
-        Some(80),
-        Some(150),
-        Some(250),
-        Some(400),
-        Some(700),
-        None,
-    ] {
-        let copy = copy_dir(dir.path());
-        let mut child = Command::new(BIN)
-            .args([
-                "tenants", "erase", "--tenant", TENANT_A, "--user", &victim, "--data",
-            ])
-            .arg(copy.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        if let Some(ms) = delay {
-            std::thread::sleep(std::time::Duration::from_millis(ms));
-            let _ = child.kill();
-        }
-        let _ = child.wait();
-        let srv = TestServer::start_in(copy, |_| {}).await;
-        let got = all_reports(&srv, TENANT_A).await;
-        if got == before {
-            outcomes.push("kept");
-        } else {
-            assert_same(
-                &got,
-                &after,
-                &format!("killed after {delay:?} ms: neither kept nor erased"),
-            );
-            outcomes.push("erased");
-        }
-        assert_same(&all_reports(&srv, TENANT_B).await, &b, "tenant B");
-        drop(srv.stop().await);
-    }
-    eprintln!("outcomes: {outcomes:?}");
-    assert_eq!(outcomes.first(), Some(&"kept"));
-    assert_eq!(outcomes.last(), Some(&"erased"));
+    let args = ["tenants", "erase", "--tenant", TENANT_A, "--user", &victim];
+    let delays = [0, 30, 80, 150, 250, 400, 700];
+    let outcomes = killed_runs(dir.path(), &args, &delays, &before, &after, &b).await;
+    assert_eq!(outcomes.last(), Some(&"done"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -921,7 +890,7 @@ async fn erasing_a_user_reads_as_if_never_ingested_and_leaves_nothing_on_disk() 
     let srv = TestServer::start().await;
     ingest_ok(&srv, TENANT_A, &records).await;
     // The same link secret, so concealed names are the same digests.
-    let oracle = TestServer::start_in(same_keys(&srv), |_| {}).await;
+    let oracle = TestServer::start_in(common::dir_with_keys_of(&srv), |_| {}).await;
     ingest_ok(&oracle, TENANT_A, &without_user(&records, &victim)).await;
     ingest_ok(&srv, TENANT_B, &small_tenant()).await;
     let other_before = all_reports(&srv, TENANT_B).await;
@@ -1073,17 +1042,10 @@ async fn erasing_by_cli_matches_erasing_over_http() {
     ingest_ok(&srv, TENANT_A, &records).await;
     assert_eq!(erase(&srv, TENANT_A, &victim).await.status().as_u16(), 204);
     let over_http = all_reports(&srv, TENANT_A).await;
-    let srv_keys = same_keys(&srv);
-    drop(srv);
-
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    std::fs::create_dir_all(data.join("keys")).unwrap();
-    std::fs::write(
-        data.join("keys/link-secret"),
-        std::fs::read(srv_keys.path().join("keys/link-secret")).unwrap(),
-    )
-    .unwrap();
+    common::copy_keys(srv.dir.path(), &data);
+    drop(srv);
     let f = dir.path().join("a.ndjson");
     std::fs::write(&f, ndjson(&records)).unwrap();
     let out = Command::new(BIN)
@@ -1117,18 +1079,6 @@ async fn erasing_by_cli_matches_erasing_over_http() {
         &over_http,
         "CLI erasure",
     );
-}
-
-/// A new data dir holding `srv`'s link secret (the key of concealed names).
-fn same_keys(srv: &TestServer) -> tempfile::TempDir {
-    let t = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(t.path().join("keys")).unwrap();
-    std::fs::copy(
-        srv.dir.path().join("keys/link-secret"),
-        t.path().join("keys/link-secret"),
-    )
-    .unwrap();
-    t
 }
 
 /// Moves a data dir into a TempDir the test server can own.

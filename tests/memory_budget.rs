@@ -71,14 +71,10 @@ async fn many_tenants_in_a_small_budget_answer_as_with_no_budget() {
     // Room for about two of them.
     let budget = all_bytes / TENANTS as u64 * 2 + all_bytes / TENANTS as u64 / 2;
     // The same link secret, so concealed names are the same digests.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("keys")).unwrap();
-    std::fs::copy(
-        reference.dir.path().join("keys/link-secret"),
-        dir.path().join("keys/link-secret"),
-    )
-    .unwrap();
-    let srv = TestServer::start_in(dir, |c| c.memory_budget = Some(budget)).await;
+    let srv = TestServer::start_in(common::dir_with_keys_of(&reference), |c| {
+        c.memory_budget = Some(budget)
+    })
+    .await;
     for i in 0..TENANTS {
         let resp = srv.ingest(&tenant_id(i), &generated(i as u64)).await;
         assert_eq!(resp.status().as_u16(), 200);

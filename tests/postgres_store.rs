@@ -1169,11 +1169,7 @@ async fn two_nodes_on_one_database_answer_alike() {
     }
     let db = TestDb::create();
     let a = pg_server(&db).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("keys")).expect("keys dir");
-    for f in ["keys/link-secret", "keys/signing-key.pem"] {
-        std::fs::copy(a.dir.path().join(f), dir.path().join(f)).expect("copy key");
-    }
+    let dir = common::dir_with_keys_of(&a);
     let b = TestServer::start_in(dir, |c| c.store = pg_store(&db)).await;
     let nd = tenant_ndjson(100, 5);
     ingest_ok(&a, TENANT_A, &nd).await;
@@ -1257,11 +1253,7 @@ async fn throttle_limits_hold_across_two_nodes() {
         c.throttle = limits;
     })
     .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("keys")).expect("keys dir");
-    for f in ["keys/link-secret", "keys/signing-key.pem"] {
-        std::fs::copy(a.dir.path().join(f), dir.path().join(f)).expect("copy key");
-    }
+    let dir = common::dir_with_keys_of(&a);
     let b = TestServer::start_in(dir, |c| {
         c.store = pg_store(&db);
         c.throttle = limits;
@@ -1305,12 +1297,7 @@ async fn a_fresh_node_loads_the_snapshot_kept_in_the_database() {
     ingest_ok(&a, TENANT_A, &tenant_ndjson(120, 6)).await;
     show_names(&a, TENANT_A).await;
     let want = all_reports(&a, TENANT_A).await;
-    let keys = a.dir.path().to_path_buf();
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("keys")).expect("keys dir");
-    for f in ["keys/link-secret", "keys/signing-key.pem"] {
-        std::fs::copy(keys.join(f), dir.path().join(f)).expect("copy key");
-    }
+    let dir = common::dir_with_keys_of(&a);
     // A graceful stop writes the changed tenants' snapshots (as the 30 s timer does).
     drop(a.stop().await);
     let kept = db.query_strings(&format!(
@@ -1398,10 +1385,7 @@ async fn migrate_moves_tenants_between_sqlite_and_postgres() {
             }
         }
         if let Some(keys) = keys {
-            std::fs::create_dir_all(t.path().join("keys")).expect("keys");
-            for f in ["keys/link-secret", "keys/signing-key.pem"] {
-                std::fs::copy(keys.join(f), t.path().join(f)).expect("copy key");
-            }
+            common::copy_keys(keys, t.path());
         }
         t
     };

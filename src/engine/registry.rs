@@ -256,26 +256,12 @@ impl Registry {
             state.version()
         };
         drop(shared);
-        let evicted = {
-            let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-            let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-            // Still unused (nobody else holds the `Arc`, so nobody holds its lock either)
-            // and unchanged.
-            let idle = map.get(tid).is_some_and(|s| {
-                Arc::strong_count(s) == 1
-                    && s.read().map(|st| st.version() == version).unwrap_or(false)
-            });
-            if idle {
-                map.remove(tid);
-                usage.remove(tid).map(|(b, _)| b)
-            } else {
-                None
-            }
+        // Still unused (nobody else holds the `Arc`, so nobody holds its lock either) and
+        // unchanged.
+        let idle = |s: &Shared| {
+            Arc::strong_count(s) == 1 && s.read().map(|st| st.version() == version).unwrap_or(false)
         };
-        if let Some(bytes) = evicted {
-            if let Some(hook) = self.evict_hook.get() {
-                hook(tid);
-            }
+        if let Some(bytes) = self.forget_loaded_if(tid, idle) {
             tracing::info!(tenant = %tid, bytes, "tenant evicted from memory (memory budget)");
         }
     }
@@ -602,15 +588,26 @@ impl Registry {
     /// Drops the tenant from memory (readers holding it finish on the old state) and has
     /// the API forget its cached reports.
     fn forget_loaded(&self, tid: &TenantId) {
-        {
+        self.forget_loaded_if(tid, |_| true);
+    }
+
+    /// [`Registry::forget_loaded`] if `pred` holds for the loaded state, decided and done
+    /// under the map locks (`tenants`, then `usage`). Returns the bytes it was accounted
+    /// for, `None` if it was not loaded or `pred` refused.
+    fn forget_loaded_if(&self, tid: &TenantId, pred: impl FnOnce(&Shared) -> bool) -> Option<u64> {
+        let bytes = {
             let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
             let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            if !map.get(tid).is_some_and(pred) {
+                return None;
+            }
             map.remove(tid);
-            usage.remove(tid);
-        }
+            usage.remove(tid).map_or(0, |(b, _)| b)
+        };
         if let Some(hook) = self.evict_hook.get() {
             hook(tid);
         }
+        Some(bytes)
     }
 
     /// The tenant's state, loaded from the store on first use (empty if never written).

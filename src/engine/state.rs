@@ -401,27 +401,6 @@ impl TenantState {
                 .any(|f| f.days.get(1).is_some_and(|d| d.0 <= before))
     }
 
-    /// The earliest day any activity, counter, email-client or daily state is kept for.
-    pub fn earliest_day(&self) -> Option<Day> {
-        let firsts = self
-            .activity
-            .iter()
-            .filter_map(|m| m.keys().next())
-            .chain(self.counters.iter().filter_map(|m| m.keys().next()))
-            .chain(self.clients.keys().next())
-            .copied();
-        let states = self
-            .mailboxes
-            .values()
-            .filter_map(|f| f.days.first().map(|d| d.0))
-            .chain(
-                self.sites
-                    .iter()
-                    .filter_map(|f| f.days.first().map(|d| d.0)),
-            );
-        firsts.chain(states).min()
-    }
-
     /// Retention, in memory, as [`crate::store::Store::prune`] does in the store (a new data
     /// version, like a batch): drops
     /// activity, counters and email-client days before `before`, and mailbox and site states

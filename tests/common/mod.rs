@@ -228,3 +228,21 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// Copies the key files of the data dir `from` (link secret, signing key) into `to`, so a
+/// second server accepts the first one's tokens and links and conceals names alike.
+pub fn copy_keys(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to.join("keys")).expect("keys dir");
+    for f in ["keys/link-secret", "keys/signing-key.pem"] {
+        if from.join(f).is_file() {
+            std::fs::copy(from.join(f), to.join(f)).expect("copy key");
+        }
+    }
+}
+
+/// A new data dir holding the keys of `srv`'s.
+pub fn dir_with_keys_of(srv: &TestServer) -> tempfile::TempDir {
+    let t = tempfile::tempdir().expect("tempdir");
+    copy_keys(srv.dir.path(), t.path());
+    t
+}
