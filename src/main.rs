@@ -30,6 +30,22 @@ use reportroot::tls::TlsSource;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` (its place in `mi_option_e` of mimalloc.h, v2 and v3 alike; the
+/// sys crate names no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Memory freed is given back to the OS after 1 s instead of mimalloc's 10 ms. A bulk load
+/// frees each block's parsed records and allocates the next block's at once; with the
+/// default delay the pages went back to the OS in between and came back zeroed by page
+/// faults (a fifth of the ingest's CPU at 100k users in `perf`). Idle memory still goes
+/// back, a second later.
+fn tune_allocator() {
+    // SAFETY: `mi_option_set` takes two integers and stores the value in mimalloc's option
+    // table; it reads and writes no memory of ours. An unknown option index is ignored
+    // with a warning, never undefined behaviour.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) }
+}
+
 #[derive(Parser)]
 #[command(
     name = "reportroot",
@@ -520,6 +536,7 @@ fn tenant(s: &str) -> anyhow::Result<TenantId> {
 }
 
 fn main() -> anyhow::Result<()> {
+    tune_allocator();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {

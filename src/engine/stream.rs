@@ -94,7 +94,7 @@ impl Registry {
                 let end = if read == 0 {
                     cur.len()
                 } else {
-                    match cur.iter().rposition(|b| *b == b'\n') {
+                    match memchr::memrchr(b'\n', &cur) {
                         Some(i) => i + 1,
                         // One unfinished line: keep reading, but not past the line limit
                         // (a file with no line ends must not fill memory).
@@ -115,13 +115,16 @@ impl Registry {
                 spare.extend_from_slice(&cur[end..]);
                 cur.truncate(end);
                 let block = &cur[..];
-                let lines = block.iter().filter(|b| **b == b'\n').count()
+                let lines = memchr::memchr_iter(b'\n', block).count()
                     + usize::from(!block.is_empty() && !block.ends_with(b"\n"));
                 let start = first_line;
                 let parsed = std::thread::scope(|s| -> Result<_, EngineError> {
                     let parsing = s.spawn(|| parse_block_pieces(block, start, &limits, threads));
                     if let Some(prev) = pending.take() {
                         feed_pieces(planner, &prev)?;
+                        // Freeing a block's records (millions of small strings) is left
+                        // to another thread: the planner is the pipeline's serial stage.
+                        s.spawn(move || drop(prev));
                     }
                     parsing
                         .join()

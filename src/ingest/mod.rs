@@ -99,7 +99,7 @@ pub fn parse_block_pieces(
     for k in 1..threads {
         let target = bytes.len() * k / threads;
         let from = target.max(*cuts.last().unwrap_or(&0));
-        match bytes[from..].iter().position(|b| *b == b'\n') {
+        match memchr::memchr(b'\n', &bytes[from..]) {
             Some(i) => cuts.push(from + i + 1),
             None => break,
         }
@@ -112,7 +112,7 @@ pub fn parse_block_pieces(
             .map(|w| {
                 let piece = &bytes[w[0]..w[1]];
                 let start = line;
-                line += piece.iter().filter(|b| **b == b'\n').count();
+                line += memchr::memchr_iter(b'\n', piece).count();
                 (piece, start)
             })
             .collect()
@@ -131,10 +131,15 @@ pub fn parse_block_pieces(
                     if piece.is_empty() {
                         return Ok(out);
                     }
-                    for (i, raw) in piece.split(|b| *b == b'\n').enumerate() {
-                        if let Some(n) = parser.push(start + i, raw)? {
+                    let mut from = 0;
+                    for (i, end) in memchr::memchr_iter(b'\n', piece)
+                        .chain(std::iter::once(piece.len()))
+                        .enumerate()
+                    {
+                        if let Some(n) = parser.push(start + i, &piece[from..end])? {
                             out.push(n);
                         }
+                        from = end + 1;
                     }
                     Ok(out)
                 })
