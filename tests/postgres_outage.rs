@@ -670,8 +670,9 @@ async fn the_node_survives_postgresql_stopping_and_recovers_when_it_starts_again
     if status == 200 {
         assert!(stored_whole, "an acknowledged batch is stored");
     }
+    let rows = rows_of(&url, TENANT_C).await;
     if stored_whole {
-        // Stored whole: the same batch again changes nothing.
+        // Stored whole: the same batch again changes nothing (but the audit trail).
         let first = String::from_utf8(stored.stdout).expect("utf-8");
         let (resp, _) = node.ingest(TENANT_C, &batch).await;
         assert_eq!(resp.status().as_u16(), 200);
@@ -680,9 +681,21 @@ async fn the_node_survives_postgresql_stopping_and_recovers_when_it_starts_again
             first,
             "stored whole"
         );
+        let data_rows = |r: Vec<(String, i64)>| -> Vec<(String, i64)> {
+            r.into_iter().filter(|(t, _)| t != "audit_log").collect()
+        };
+        assert_eq!(
+            data_rows(rows),
+            data_rows(rows_of(&url, TENANT_C).await),
+            "stored whole"
+        );
     } else {
         let tenants = cli_ok(&url, &["tenants", "list", "--data", &cli_data]);
         assert!(!tenants.contains(TENANT_C), "nothing stored: {tenants}");
+        assert!(
+            rows.is_empty(),
+            "no row of the refused batch is stored: {rows:?}"
+        );
         let (resp, _) = node.ingest(TENANT_C, &batch).await;
         assert_eq!(resp.status().as_u16(), 200, "the retry is stored");
     }
@@ -696,6 +709,40 @@ async fn the_node_survives_postgresql_stopping_and_recovers_when_it_starts_again
     assert!(!data.exists(), "the cluster's directory is removed");
 }
 
+/// Every table holding rows of `tid`, with their row counts (the audit trail included).
+async fn rows_of(url: &str, tid: &str) -> Vec<(String, i64)> {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the cluster");
+    let conn = tokio::spawn(conn);
+    let tables: Vec<String> = c
+        .query(
+            "SELECT table_name::text FROM information_schema.columns \
+             WHERE table_schema = 'public' AND column_name = 'tid' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("tables")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(tables.len() > 10, "{tables:?}");
+    let mut out = Vec::new();
+    for t in tables {
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {t} WHERE tid = $1"), &[&tid])
+            .await
+            .expect("count")
+            .get(0);
+        if n > 0 {
+            out.push((t, n));
+        }
+    }
+    drop(c);
+    let _ = conn.await;
+    out
+}
+
 struct InFlight {
     answer: reqwest::Response,
     /// Whether the stop was seen to land inside the batch's open transaction.
@@ -705,8 +752,10 @@ struct InFlight {
 }
 
 /// Sends `batch` for tenant C and stops PostgreSQL as soon as the node's batch transaction
-/// has written rows (a session of the node with a transaction id); if the answer comes
-/// first (the commit was too quick to see), stops it anyway.
+/// is at its end: it has written rows (a session of the node with a transaction id) and
+/// merges the staged ones (`INSERT INTO … SELECT … ON CONFLICT`), so most of the batch is
+/// written but not committed. If the answer comes first (the merge was too quick to see),
+/// stops it anyway.
 async fn in_flight(node: &Node, cluster: &Cluster, batch: &str) -> InFlight {
     let (watch, conn) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
         .await
@@ -725,7 +774,7 @@ async fn in_flight(node: &Node, cluster: &Cluster, batch: &str) -> InFlight {
         in_transaction = watch
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reportroot' \
-                 AND backend_xid IS NOT NULL AND query NOT LIKE 'DO %'",
+                 AND backend_xid IS NOT NULL AND query LIKE 'INSERT INTO %'",
                 &[],
             )
             .await
