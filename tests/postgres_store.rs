@@ -600,7 +600,11 @@ fn string_literals(src: &str) -> Vec<String> {
     out
 }
 
-/// A TCP relay to the PostgreSQL server that the test can take down and bring back.
+/// A TCP relay to the PostgreSQL server that the test can take down and bring back: a
+/// network cut (sessions severed without a word from the server, new connections refused),
+/// which differs from a stopped server (`tests/postgres_outage.rs`, where the server ends
+/// its sessions with `57P01 admin_shutdown`). The machine's server stays up for the other
+/// tests.
 struct Relay {
     addr: std::net::SocketAddr,
     target: String,
@@ -737,7 +741,7 @@ async fn healthz_follows_the_database_and_the_node_recovers() {
         .await;
     assert_eq!(resp.status().as_u16(), 503);
     assert!(resp.headers().get("retry-after").is_some());
-    // A loaded tenant's reports are answered from memory meanwhile.
+    // A loaded tenant's reports are answered from memory meanwhile, marked unverified.
     let resp = srv
         .get(
             "/v1.0/reports/getOffice365ActivationCounts",
@@ -745,6 +749,12 @@ async fn healthz_follows_the_database_and_the_node_recovers() {
         )
         .await;
     assert_eq!(resp.status().as_u16(), 302);
+    assert_eq!(
+        resp.headers()
+            .get("reportroot-freshness")
+            .and_then(|v| v.to_str().ok()),
+        Some("unverified")
+    );
 
     relay.up().await;
     let mut healthy = false;

@@ -20,6 +20,7 @@ use super::odata::{self, ODataError};
 use super::render::{self, JsonSink};
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Claims, policy};
+use crate::engine::Freshness;
 use crate::model::TenantId;
 use crate::reports::{self, Args, Concealer, Kind, Query, ReportDef};
 use crate::throttle::CallKey;
@@ -353,7 +354,7 @@ pub async fn report(
             retry_after: wait.as_secs(),
         });
     }
-    refresh_if_stale(&state, &tid).await?;
+    let fresh = refresh_if_stale(&state, &tid).await?;
     let concealed = concealed(&state, &tid, def).await?;
     let key: CacheKey = (tid.clone(), call, concealed);
     let base = base_url(&state, &headers);
@@ -373,11 +374,11 @@ pub async fn report(
         }
         let mut resp = Json(Value::Object(body)).into_response();
         note_retention(&state, &tid, call, &mut resp);
-        return Ok(resp);
+        return Ok(marked(resp, fresh));
     }
     let entry = current_entry(&state, key).await?;
     if matches_etag(&headers, &entry.etag) {
-        return Ok(not_modified(&entry.etag));
+        return Ok(marked(not_modified(&entry.etag), fresh));
     }
     if format == Format::Json {
         let entries = entry
@@ -390,7 +391,7 @@ pub async fn report(
         resp.headers_mut()
             .insert(header::ETAG, etag_header(&entry.etag));
         note_retention(&state, &tid, call, &mut resp);
-        return Ok(resp);
+        return Ok(marked(resp, fresh));
     }
     let mut resp = (StatusCode::FOUND, [(header::CONTENT_TYPE, "text/plain")]).into_response();
     note_retention(&state, &tid, call, &mut resp);
@@ -410,7 +411,7 @@ pub async fn report(
         HeaderValue::from_str(&location)
             .map_err(|e| ApiError::Internal(format!("location header: {e}")))?,
     );
-    Ok(resp)
+    Ok(marked(resp, fresh))
 }
 
 /// Counts a report call against the throttling limits: in process, or, on a store several
@@ -449,14 +450,27 @@ async fn throttle(
 
 /// With several nodes on one store: reload the tenant first if another node wrote it (one
 /// `meta` read per call; nothing to do on the embedded store).
-async fn refresh_if_stale(state: &Arc<AppState>, tid: &TenantId) -> Result<(), ApiError> {
+async fn refresh_if_stale(state: &Arc<AppState>, tid: &TenantId) -> Result<Freshness, ApiError> {
     if !state.registry.store().shared() {
-        return Ok(());
+        return Ok(Freshness::Current);
     }
     let st = state.clone();
     let t = tid.clone();
-    tokio::task::spawn_blocking(move || st.registry.refresh_if_stale(&t)).await??;
-    Ok(())
+    Ok(tokio::task::spawn_blocking(move || st.registry.refresh_if_stale(&t)).await??)
+}
+
+/// The header marking an answer given from memory while the store could not be reached to
+/// check for a newer data version (`Reportroot-Freshness: unverified`): it is the last
+/// version this node loaded or wrote, and a batch another node acknowledged before the
+/// database went away may be missing from it.
+pub const FRESHNESS: &str = "reportroot-freshness";
+
+fn marked(mut resp: Response, fresh: Freshness) -> Response {
+    if fresh == Freshness::Unverified {
+        resp.headers_mut()
+            .insert(FRESHNESS, HeaderValue::from_static("unverified"));
+    }
+    resp
 }
 
 /// The header saying a report answers with what retention left: `Reportroot-Retained-From`
@@ -510,7 +524,7 @@ pub async fn download(
             LinkError::Invalid | LinkError::Expired => ApiError::LinkDenied(e.to_string()),
         },
     )?;
-    refresh_if_stale(&state, &link.tenant).await?;
+    let fresh = refresh_if_stale(&state, &link.tenant).await?;
     let key: CacheKey = (link.tenant.clone(), link.call, link.concealed);
     let entry = match state.cache.held(&key, &link.etag) {
         Some(e) => Some(e),
@@ -531,7 +545,7 @@ pub async fn download(
         )
     })?;
     if matches_etag(&headers, &entry.etag) {
-        return Ok(not_modified(&entry.etag));
+        return Ok(marked(not_modified(&entry.etag), fresh));
     }
     let suffix = match link.call.args {
         Args::None => String::new(),
@@ -567,5 +581,5 @@ pub async fn download(
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(resp)
+    Ok(marked(resp, fresh))
 }

@@ -17,7 +17,7 @@ mod usage_days;
 pub use client_windows::ClientWindows;
 pub use compact::{Deleted, Held};
 pub use erase::Erasure;
-pub use registry::{EngineError, Feeder, IngestOutcome, Registry};
+pub use registry::{EngineError, Feeder, Freshness, IngestOutcome, Registry};
 pub use state::{
     ActivationState, Licensed, MailboxFacts, Planner, SiteFacts, TenantState, UserState,
 };

@@ -97,6 +97,18 @@ impl std::io::Read for PieceReader<'_> {
 /// What [`Registry::set_evict_hook`] calls with each evicted tenant.
 pub type EvictHook = Box<dyn Fn(&TenantId) + Send + Sync>;
 
+/// Whether a tenant in memory was checked against the store's data version
+/// ([`Registry::refresh_if_stale`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Checked (or no check needed: the store is this node's alone, or the tenant will be
+    /// loaded from the store).
+    Current,
+    /// The store could not be reached: memory holds the last version this node loaded or
+    /// wrote, which may be older than what another node acknowledged.
+    Unverified,
+}
+
 pub struct Registry {
     store: Arc<dyn Store>,
     tenants: Mutex<HashMap<TenantId, Shared>>,
@@ -550,11 +562,16 @@ impl Registry {
     /// the store holds a newer data version than this node's, so the next use reloads it
     /// (one cheap `meta` read per call). A report or download then never reflects an older
     /// version than the last batch any node acknowledged. Skipped while this node's own
-    /// writer is at work on the tenant (it is about to apply that very version), and while
-    /// the store cannot be reached (then the node answers from memory).
-    pub fn refresh_if_stale(&self, tid: &TenantId) -> Result<(), EngineError> {
+    /// writer is at work on the tenant (it is about to apply that very version).
+    ///
+    /// While the store cannot be reached, a tenant in memory is kept and the answer is
+    /// [`Freshness::Unverified`]: the caller may answer from memory (the last version this
+    /// node loaded or wrote) but must say so, since a batch another node acknowledged
+    /// before the outage may be missing. Writes and tenants not in memory need the store
+    /// and fail with [`StoreError::Unavailable`] meanwhile.
+    pub fn refresh_if_stale(&self, tid: &TenantId) -> Result<Freshness, EngineError> {
         if !self.store.shared() {
-            return Ok(());
+            return Ok(Freshness::Current);
         }
         let Some(shared) = self
             .tenants
@@ -563,26 +580,27 @@ impl Registry {
             .get(tid)
             .cloned()
         else {
-            return Ok(());
+            return Ok(Freshness::Current);
         };
         let stored = match self.store.meta(tid) {
             Ok(m) => m.map_or(0, |m| m.version),
-            // The database is away: answer from memory (the last version this node saw)
-            // rather than not at all; writes and unloaded tenants get 503 meanwhile.
-            Err(StoreError::Unavailable(_)) => return Ok(()),
+            Err(StoreError::Unavailable(detail)) => {
+                tracing::warn!(tenant = %tid, %detail, "the store is unreachable: answering from memory, unverified");
+                return Ok(Freshness::Unverified);
+            }
             Err(e) => return Err(e.into()),
         };
         let held = shared.read().unwrap_or_else(|p| p.into_inner()).version();
         if stored == held {
-            return Ok(());
+            return Ok(Freshness::Current);
         }
         let turn = self.writer(tid);
         let Ok(_turn) = turn.try_lock() else {
-            return Ok(());
+            return Ok(Freshness::Current);
         };
         self.forget_loaded(tid);
         tracing::info!(tenant = %tid, held, stored, "another node wrote the tenant: reloading it");
-        Ok(())
+        Ok(Freshness::Current)
     }
 
     /// Drops the tenant from memory (readers holding it finish on the old state) and has
@@ -816,6 +834,7 @@ impl Registry {
         audit: Option<&AuditRecord>,
         feed: impl FnOnce(&mut Feeder<'_, '_>) -> Result<usize, EngineError>,
     ) -> Result<IngestOutcome, EngineError> {
+        // Unverified (the store is away) fails at the commit anyway.
         self.refresh_if_stale(tid)?;
         let shared = self.tenant(tid)?;
         let turn = self.writer(tid);

@@ -593,12 +593,30 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 fn db(e: tokio_postgres::Error) -> StoreError {
-    // A closed connection means the server is away, not a bad query.
-    if e.is_closed() {
+    if server_away(&e) {
         StoreError::Unavailable(chain(&e))
     } else {
         StoreError::Database(chain(&e))
     }
+}
+
+/// Whether the error says the server is away (stopping, restarting, unreachable) rather
+/// than that the statement was wrong: the connection closed or failed on I/O, or the server
+/// ended the session — `pg_ctl stop -m fast` answers a statement in flight with
+/// `57P01 admin_shutdown` before it closes the socket; `57P02` is a crash restart, `57P03`
+/// a server starting up or shutting down, class `08` a connection failure.
+fn server_away(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(d) = e.as_db_error() {
+        let code = d.code();
+        return code == &SqlState::ADMIN_SHUTDOWN
+            || code == &SqlState::CRASH_SHUTDOWN
+            || code == &SqlState::CANNOT_CONNECT_NOW
+            || code.code().starts_with("08");
+    }
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
