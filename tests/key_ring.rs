@@ -398,6 +398,20 @@ async fn a_rotation_keeps_old_links_and_tokens_until_their_grace_is_over() {
             node.base
         );
     }
+    // Both nodes now hold the rotated ring: the old keys still verify there.
+    for node in [&a, &b] {
+        let at = &node.base;
+        assert_eq!(
+            download(node, &old_link).await.0,
+            200,
+            "old link on {at}, reloaded"
+        );
+        assert_eq!(
+            report(node, COUNTS, &old_token).await.0,
+            302,
+            "old token on {at}, reloaded"
+        );
+    }
     let kids = jwks_kids(&b).await;
     assert!(
         kids.contains(&old_token_kid) && kids.contains(&token_kid(&new_token)),
@@ -460,6 +474,16 @@ async fn a_rotation_on_a_sqlite_data_dir_keeps_old_links_valid() {
     .await;
     let second = link(&node, DETAIL, &reader).await;
     assert_eq!(download(&node, &second).await.0, 200, "the new link");
+    assert_eq!(
+        download(&node, &first).await.0,
+        200,
+        "the old link, reloaded"
+    );
+    assert_eq!(
+        report(&node, COUNTS, &reader).await.0,
+        302,
+        "the old token, reloaded"
+    );
     let new_reader = token(&node, None, common::READ_ROLE);
     assert_ne!(token_kid(&new_reader), token_kid(&reader));
     assert_eq!(report(&node, COUNTS, &new_reader).await.0, 302);
