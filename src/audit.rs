@@ -97,9 +97,10 @@ pub fn verify<'a>(
 }
 
 /// The keyed digest naming an erased user in the trail: HMAC-SHA256 of the user id under a
-/// per-tenant key derived from the data dir's link secret, as lower-case hex.
-pub fn erasure_digest(link_secret: &[u8], tenant: &str, user_id: &str) -> String {
-    let mut k = <Hmac<Sha256> as Mac>::new_from_slice(link_secret)
+/// per-tenant key derived from the key ring's digest secret (never rotated, so the digest
+/// stays findable), as lower-case hex.
+pub fn erasure_digest(digest_secret: &[u8], tenant: &str, user_id: &str) -> String {
+    let mut k = <Hmac<Sha256> as Mac>::new_from_slice(digest_secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     k.update(b"erasure|");
     k.update(tenant.as_bytes());

@@ -4,15 +4,17 @@
 //! server runs, and the files the answers depend on:
 //!
 //! - `reportroot.sqlite3`: every tenant as of one committed batch boundary;
-//! - `keys/link-secret`: the HMAC key of download links, `$skiptoken`s and of the concealed
-//!   names (a restored dir without it would conceal every user under other digests);
-//! - `keys/signing-key.pem`: the built-in token issuer's key (tokens minted before stay
-//!   valid against the restored dir);
+//! - `keys/ring.json`: the key ring (`auth::keys`): the token and link keys (tokens and links
+//!   minted before stay valid against the restored dir) and the digest secret of the
+//!   concealed names (a restored dir without it would conceal every user under other
+//!   digests);
+//! - `keys/link-secret`, `keys/signing-key.pem`: the keys of a data dir from before key
+//!   rings, if it still has them (the ring was made from them);
 //! - `apps.json` (app registrations, hashed secrets), `public-url`, and `tls/` (the
 //!   self-signed CA and leaf, when present).
 //!
 //! Not included, because they are caches rebuilt from the store: `snapshots/` and `spool/`.
-//! The file holds the signing key and link secret: keep it as secret as the data dir.
+//! The file holds the signing keys: keep it as secret as the data dir.
 
 use std::fs::File;
 use std::io::Read;
@@ -23,7 +25,8 @@ use crate::store::{SqliteStore, Store, StoreError};
 /// The store's file inside the data dir and the archive.
 pub const DB_FILE: &str = "reportroot.sqlite3";
 /// The other files of a data dir a backup carries (if present), besides everything in `tls/`.
-pub const EXTRA_FILES: [&str; 4] = [
+pub const EXTRA_FILES: [&str; 5] = [
+    "keys/ring.json",
     "keys/link-secret",
     "keys/signing-key.pem",
     "apps.json",

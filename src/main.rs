@@ -83,6 +83,10 @@ enum Command {
     /// Manage app registrations for the built-in token endpoint.
     #[command(subcommand)]
     App(AppCommand),
+    /// The signing keys of tokens and download links: list them, or rotate them (the old
+    /// keys keep verifying what they signed until its lifetime is over).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Inspect and delete tenants in a data dir (server stopped).
     #[command(subcommand)]
     Tenants(TenantsCommand),
@@ -182,6 +186,33 @@ enum TenantsCommand {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// Retire the current token and link keys and sign with new ones from now on; prints
+    /// the new key ids. Safe while servers run: they verify the new keys at once and sign
+    /// with them within seconds.
+    Rotate {
+        #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+        data: PathBuf,
+        /// How long the retired keys still verify (default 24h: the longest lifetime of
+        /// what the server signs with default settings). `0s` stops them at once, e.g.
+        /// after a leak; what they signed is then refused.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        grace: Duration,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Every key: kind, key id, created, retired, and until when it verifies.
+    List {
+        #[arg(long, default_value = "./reportroot-data", env = "REPORTROOT_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum AppCommand {
     /// Register an app; prints its client id and secret (shown only once).
     Add {
@@ -224,7 +255,8 @@ enum AppCommand {
 struct DatabaseArgs {
     /// Keep tenants in this PostgreSQL database instead of the data dir's SQLite file, e.g.
     /// postgres://reportroot:PASSWORD@db.example:5432/reportroot?sslmode=require (TLS by
-    /// rustls with `sslmode=require`). Keys, app registrations and TLS files stay in --data.
+    /// rustls with `sslmode=require`). The signing keys and app registrations then live in
+    /// the database too (keys imported from --data on first use); TLS files stay in --data.
     #[arg(long, env = "REPORTROOT_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// More CA certificates (PEM) to trust for the database server's certificate, beside the
@@ -343,6 +375,9 @@ struct ServeArgs {
     /// Lifetime of the sign-in links printed at start.
     #[arg(long, default_value = "10m", value_parser = parse_duration, env = "REPORTROOT_SIGNIN_TTL")]
     signin_ttl: Duration,
+    /// How often the signing key ring is read again (rotations by other nodes or the CLI).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, env = "REPORTROOT_KEY_RELOAD", hide = true)]
+    key_reload: Duration,
 }
 
 #[derive(Args)]
@@ -439,6 +474,9 @@ struct TokenArgs {
     /// Lifetime, e.g. 1h, 30m, 3600s.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     ttl: Duration,
+    /// The signing key is the database's when the server uses one.
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Args)]
@@ -454,6 +492,9 @@ struct SigninLinkArgs {
     /// else http://127.0.0.1:8080).
     #[arg(long, env = "REPORTROOT_PUBLIC_URL")]
     url: Option<String>,
+    /// The signing key is the database's when the server uses one.
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Args)]
@@ -547,6 +588,7 @@ fn main() -> anyhow::Result<()> {
         Command::SigninLink(a) => signin_link_cmd(a),
         Command::Generate(a) => generate_cmd(a),
         Command::App(a) => app(a),
+        Command::Keys(a) => keys_cmd(a),
         Command::Tenants(a) => tenants_cmd(a),
         Command::Audit(a) => audit_cmd(a),
         Command::Backup {
@@ -557,7 +599,7 @@ fn main() -> anyhow::Result<()> {
             if database.kind().is_postgres() {
                 // Without connecting (which would create the schema in that database).
                 bail!(
-                    "the store is a PostgreSQL database: back it up with pg_dump and restore it with pg_restore (see the README), and copy the data dir's keys/, apps.json, public-url and tls/ beside it; `reportroot backup` copies only the embedded SQLite store"
+                    "the store is a PostgreSQL database: back it up with pg_dump and restore it with pg_restore (see the README), and copy the data dir's public-url and tls/ beside it (the signing keys and app registrations are in the database); `reportroot backup` copies only the embedded SQLite store"
                 );
             }
             let summary = reportroot::lifecycle::backup(&data, &out)?;
@@ -608,6 +650,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         None => reportroot::server::default_memory_budget(),
     };
     config.session_ttl = a.session_ttl;
+    config.key_reload = a.key_reload;
     if !(0.0..=1.0).contains(&a.chaos_rate) {
         bail!("--chaos-rate must be between 0 and 1");
     }
@@ -658,7 +701,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!(error = %e, "listing tenants for sign-in links failed");
             Vec::new()
         });
-        print_signin_links(&data, &base, signin_ttl, &tenants)?;
+        print_signin_links(server.authority(), &data, &base, signin_ttl, &tenants)?;
         let _ = std::io::stdout().flush();
         tracing::info!(addr = %server.local_addr(), "listening");
         server.run().await?;
@@ -827,9 +870,19 @@ fn migrate(a: MigrateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The built-in issuer with the key ring the server of `data` uses: the database's with a
+/// PostgreSQL store, else the data dir's (the SQLite file is not opened).
+fn authority_for(data: &Path, database: &DatabaseArgs) -> anyhow::Result<Authority> {
+    let kind = database.kind();
+    if kind.is_postgres() {
+        return Ok(Authority::for_store(data, &kind.open(data)?)?);
+    }
+    Ok(Authority::open(data)?)
+}
+
 fn token(a: TokenArgs) -> anyhow::Result<()> {
     let tid = tenant(&a.tenant)?;
-    let authority = Authority::open(&a.data)?;
+    let authority = authority_for(&a.data, &a.database)?;
     let jwt = if a.app {
         let name = a.name.as_deref().unwrap_or(DEFAULT_APP_NAME);
         authority.mint_app_named(tid.as_str(), a.client_id.as_deref(), name, &a.roles, a.ttl)?
@@ -942,7 +995,7 @@ fn demo(a: DemoArgs) -> anyhow::Result<()> {
             data.display()
         );
     }
-    let authority = Authority::open(&data)?;
+    let authority = authority_for(&data, &a.database)?;
     let reader = authority.mint_app(
         tid.as_str(),
         None,
@@ -1010,7 +1063,7 @@ fn now_secs() -> u64 {
 
 /// `{base}/signin#code=…`: a one-time dashboard sign-in link for `tid`.
 fn signin_link(authority: &Authority, tid: &TenantId, base: &str, ttl: Duration) -> String {
-    let code = signin::issue(authority.link_secret(), tid, now_secs() + ttl.as_secs());
+    let code = signin::issue(&authority.link_signer(), tid, now_secs() + ttl.as_secs());
     format!("{}/signin#code={code}", base.trim_end_matches('/'))
 }
 
@@ -1018,12 +1071,12 @@ fn signin_link(authority: &Authority, tid: &TenantId, base: &str, ttl: Duration)
 /// Written without `println!`: a reader that closed stdout after the banner must not stop
 /// the server.
 fn print_signin_links(
+    authority: &Authority,
     data: &Path,
     base: &str,
     ttl: Duration,
     tenants: &[TenantId],
 ) -> anyhow::Result<()> {
-    let authority = Authority::open(data)?;
     let mut out = std::io::stdout().lock();
     if tenants.is_empty() {
         let _ = writeln!(
@@ -1037,7 +1090,7 @@ fn print_signin_links(
             out,
             "Dashboard for tenant {tid} (one-time sign-in link, valid {} min): {}",
             ttl.as_secs() / 60,
-            signin_link(&authority, tid, base, ttl)
+            signin_link(authority, tid, base, ttl)
         );
     }
     if tenants.len() > 10 {
@@ -1054,7 +1107,7 @@ fn print_signin_links(
 
 fn signin_link_cmd(a: SigninLinkArgs) -> anyhow::Result<()> {
     let tid = tenant(&a.tenant)?;
-    let authority = Authority::open(&a.data)?;
+    let authority = authority_for(&a.data, &a.database)?;
     let base = a
         .url
         .or_else(|| {
@@ -1150,9 +1203,9 @@ fn tenants_cmd(cmd: TenantsCommand) -> anyhow::Result<()> {
             let tid = tenant(&t)?;
             let store = existing_store(&data, &database)?;
             let _lock = reportroot::lifecycle::DataDirLock::acquire(&data, "tenants erase")?;
-            let authority = Authority::open(&data)?;
+            let authority = Authority::for_store(&data, &store)?;
             let digest =
-                reportroot::audit::erasure_digest(authority.link_secret(), tid.as_str(), &user);
+                reportroot::audit::erasure_digest(authority.digest_secret(), tid.as_str(), &user);
             let registry = Registry::new(store, database.kind().snapshot_dir(&data));
             let audit = reportroot::audit::operator("user.erase", &digest, "{}".into());
             match registry.erase_user(&tid, &user, &audit, || {})? {
@@ -1189,7 +1242,7 @@ fn audit_cmd(a: AuditArgs) -> anyhow::Result<()> {
     };
     let digest = match (&a.erased, &tid) {
         (Some(id), Some(t)) => Some(reportroot::audit::erasure_digest(
-            Authority::open(&a.data)?.link_secret(),
+            Authority::for_store(&a.data, &store)?.digest_secret(),
             t.as_str(),
             id,
         )),
@@ -1353,6 +1406,94 @@ fn app(cmd: AppCommand) -> anyhow::Result<()> {
             }
             audit_app(store.as_ref(), &tid, "app.remove", &client_id, "{}".into())?;
             println!("removed {client_id}");
+        }
+    }
+    Ok(())
+}
+
+fn unix_time(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0).map_or_else(|| secs.to_string(), |t| t.to_rfc3339())
+}
+
+fn keys_cmd(cmd: KeysCommand) -> anyhow::Result<()> {
+    use reportroot::auth::keys;
+    match cmd {
+        KeysCommand::Rotate {
+            data,
+            grace,
+            database,
+        } => {
+            let authority = authority_for(&data, &database)?;
+            // Not in the audit trail: it is kept per tenant (each chain a tenant's own), and
+            // the key ring belongs to no tenant. The log line below records it.
+            let new = authority.rotate(grace)?;
+            for k in &new {
+                println!("new {} key {}", k.kind, k.kid);
+            }
+            println!(
+                "the keys they replace verify until {}",
+                unix_time(keys::now_secs().saturating_add(grace.as_secs() as i64))
+            );
+            tracing::info!(
+                kids = ?new.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+                "signing keys rotated"
+            );
+        }
+        KeysCommand::List {
+            data,
+            json,
+            database,
+        } => {
+            let authority = authority_for(&data, &database)?;
+            let rows = authority.key_rows();
+            let now = keys::now_secs();
+            let signing: Vec<(String, String)> = [keys::KIND_TOKEN, keys::KIND_LINK]
+                .iter()
+                .filter_map(|kind| keys::signing(&rows, kind))
+                .map(|k| (k.kind.clone(), k.kid.clone()))
+                .collect();
+            let status = |k: &reportroot::store::KeyRow| {
+                if k.kind == keys::KIND_DIGEST {
+                    "never rotated"
+                } else if signing.contains(&(k.kind.clone(), k.kid.clone())) {
+                    "signing"
+                } else if keys::accepted(k, now) {
+                    "verifying"
+                } else {
+                    "expired"
+                }
+            };
+            if json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "kind": k.kind,
+                            "kid": k.kid,
+                            "created": unix_time(k.created),
+                            "retired": k.retired.map(unix_time),
+                            "acceptedUntil": k.accepted_until.map(unix_time),
+                            "status": status(k),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "kind    kid               created                    retired                    accepted until             status"
+                );
+                for k in &rows {
+                    println!(
+                        "{:<7} {:<17} {:<26} {:<26} {:<26} {}",
+                        k.kind,
+                        k.kid,
+                        unix_time(k.created),
+                        k.retired.map_or("-".into(), unix_time),
+                        k.accepted_until.map_or("-".into(), unix_time),
+                        status(k)
+                    );
+                }
+            }
         }
     }
     Ok(())

@@ -18,6 +18,10 @@ use crate::tls::{TlsError, TlsListener, TlsSource};
 /// How often changed tenants are snapshotted while serving.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
 const RETENTION_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+/// How often the key ring is read again unless told otherwise (a few small rows or one
+/// small file; keys already decoded are kept): a rotation by another node or the CLI is
+/// signed with here within this time, and a key past its grace stops verifying.
+pub const KEY_RELOAD_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -49,6 +53,8 @@ pub struct Config {
     pub memory_budget: Option<u64>,
     /// Lifetime of a dashboard session started with a sign-in code.
     pub session_ttl: Duration,
+    /// How often the key ring is read again (see [`KEY_RELOAD_EVERY`]).
+    pub key_reload: Duration,
 }
 
 /// Limits on connections and requests, applied by the HTTP server itself.
@@ -94,6 +100,7 @@ impl Config {
             retention_days: None,
             memory_budget: None,
             session_ttl: Duration::from_secs(3600),
+            key_reload: KEY_RELOAD_EVERY,
         }
     }
 }
@@ -146,6 +153,8 @@ pub struct Server {
     local_addr: SocketAddr,
     limits: ConnectionLimits,
     registry: Arc<Registry>,
+    authority: Authority,
+    key_reload: Duration,
     /// Held while the server runs: one process owns a data dir.
     _lock: crate::lifecycle::DataDirLock,
 }
@@ -170,6 +179,7 @@ impl Server {
             retention_days,
             memory_budget,
             session_ttl,
+            key_reload,
         } = config;
         let lock = crate::lifecycle::DataDirLock::acquire(&data_dir, "serve")?;
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_string());
@@ -185,11 +195,14 @@ impl Server {
                 if let Some(u) = &remembered {
                     Authority::remember_public_url(&dir, u)?;
                 }
-                Ok((registry, Authority::open(&dir)?))
+                // The key ring: in the store when nodes share it, else in the data dir.
+                let authority = Authority::for_store(&dir, registry.store())?;
+                Ok((registry, authority))
             })
             .await
             .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??;
-        let verifier = Verifier::new(authority, audience.as_deref(), external_issuer).await?;
+        let verifier =
+            Verifier::new(authority.clone(), audience.as_deref(), external_issuer).await?;
         let tcp = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| ServerError::Bind {
@@ -234,6 +247,8 @@ impl Server {
             local_addr,
             limits: connection,
             registry,
+            authority,
+            key_reload,
             _lock: lock,
         })
     }
@@ -249,6 +264,11 @@ impl Server {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The built-in issuer with the key ring this server signs and verifies with.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
     }
 
     /// `http` or `https`.
@@ -294,12 +314,29 @@ impl Server {
                 }
             }
         });
+        // The key ring, read again now and then: rotations by other nodes or the CLI.
+        let authority = self.authority.clone();
+        let every = self.key_reload.max(Duration::from_millis(100));
+        let keys = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let a = authority.clone();
+                match tokio::task::spawn_blocking(move || a.reload()).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e, "reloading the key ring failed"),
+                    Err(e) => tracing::warn!(error = %e, "key ring task failed"),
+                    Ok(Ok(())) => {}
+                }
+            }
+        });
         match self.listener {
             Listener::Plain(l) => serve_loop(l, self.app, self.limits, shutdown).await,
             Listener::Tls(l) => serve_loop(l, self.app, self.limits, shutdown).await,
         }
         snapshots.abort();
         retention.abort();
+        keys.abort();
         let r = self.registry.clone();
         match tokio::task::spawn_blocking(move || r.snapshot_changed()).await {
             Ok(Err(e)) => tracing::warn!(error = %e, "writing snapshots at shutdown failed"),

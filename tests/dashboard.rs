@@ -29,7 +29,7 @@ fn now() -> u64 {
 
 fn code_for(srv: &TestServer, tid: &str, expires: u64) -> String {
     let tid = TenantId::parse(tid).expect("tid");
-    signin::issue(srv.authority.link_secret(), &tid, expires)
+    signin::issue(&srv.authority.link_signer(), &tid, expires)
 }
 
 /// POST /signin as the dashboard does (the X-Requested-With header, same origin).
@@ -250,17 +250,26 @@ async fn a_code_works_once_and_not_after_it_expires() {
     assert_eq!(status, 401);
     assert!(message.contains("expired"), "{message}");
 
-    // A code signed with another key, or altered, is refused; no cookie is set.
+    // A code signed with another key (under the server's key id, or another data dir's
+    // key), or altered, is refused; no cookie is set.
     let other = tempfile::tempdir().expect("tempdir");
     let foreign = reportroot::auth::Authority::open(other.path()).expect("authority");
     let forged = signin::issue(
-        foreign.link_secret(),
+        &foreign.link_signer(),
+        &TenantId::parse(TENANT_A).expect("tid"),
+        now() + 600,
+    );
+    let impostor = signin::issue(
+        &reportroot::auth::LinkKey {
+            kid: srv.authority.link_signer().kid.clone(),
+            secret: foreign.link_signer().secret.clone(),
+        },
         &TenantId::parse(TENANT_A).expect("tid"),
         now() + 600,
     );
     let good = code_for(&srv, TENANT_B, now() + 600);
     let tampered = format!("{}x", good);
-    for bad in [forged, tampered, "garbage".to_string()] {
+    for bad in [forged, impostor, tampered, "garbage".to_string()] {
         let resp = post_signin(&srv, json!({ "code": bad })).await;
         assert!(resp.headers().get("set-cookie").is_none());
         let (status, _, message) = error_code(resp).await;

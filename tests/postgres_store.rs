@@ -292,10 +292,12 @@ async fn deleting_a_tenant_removes_every_row_of_it_and_nothing_else() {
     ingest_ok(&srv, TENANT_B, &tenant_ndjson(60, 2)).await;
     show_names(&srv, TENANT_A).await;
     let b_before = all_reports(&srv, TENANT_B).await;
-    // Every table but the audit trail, which outlives a deletion by design.
+    // Every table but the audit trail, which outlives a deletion by design, and the two
+    // global ones (no tenant's data: schema versions and the signing key ring).
     let tables = db.query_strings(
         "SELECT table_name FROM information_schema.tables
-         WHERE table_schema = 'public' AND table_name NOT IN ('schema_migrations', 'audit_log')
+         WHERE table_schema = 'public'
+           AND table_name NOT IN ('schema_migrations', 'audit_log', 'signing_keys')
          ORDER BY 1",
     );
     assert_eq!(tables.len(), 17, "{tables:?}");
@@ -433,11 +435,13 @@ async fn nodes_starting_together_migrate_once() {
     .expect("task");
     assert_eq!(
         db.query_strings("SELECT count(*) FROM schema_migrations"),
-        vec!["5"]
+        vec!["6"]
     );
 }
 
-/// Every table's primary key starts with `tid` (the Citus distribution column).
+/// Every table's primary key starts with `tid` (the Citus distribution column), but the two
+/// global tables, which hold no tenant's data: `schema_migrations` and `signing_keys` (the
+/// key ring every node signs and verifies with; a reference table on Citus).
 #[tokio::test]
 async fn every_table_is_keyed_by_tenant_first() {
     if pg::skipped("postgres_store") {
@@ -459,7 +463,7 @@ async fn every_table_is_keyed_by_tenant_first() {
                AND k.ordinal_position = 1), '-')
          FROM information_schema.tables t
          WHERE t.table_schema = 'public' AND t.table_type = 'BASE TABLE'
-           AND t.table_name <> 'schema_migrations'
+           AND t.table_name NOT IN ('schema_migrations', 'signing_keys')
          ORDER BY 1",
     );
     assert_eq!(first_key_columns.len(), 18, "{first_key_columns:?}");
@@ -1168,10 +1172,10 @@ async fn pg_dump_and_pg_restore_round_trip_gives_identical_reports() {
     reportroot::audit::verify(&entries).expect("the restored audit chain verifies");
 }
 
-/// Two reportroot nodes on one PostgreSQL database, sharing the data dir's keys (copied:
-/// keys do not live in the database yet). A batch acknowledged by one node shows in the
-/// other's next report; a link one node signs is served by the other; a batch sent to the
-/// node whose memory is behind is planned on the current version.
+/// Two reportroot nodes on one PostgreSQL database, each with a data dir of its own (the
+/// keys are the database's). A batch acknowledged by one node shows in the other's next
+/// report; a link one node signs is served by the other; a batch sent to the node whose
+/// memory is behind is planned on the current version.
 #[tokio::test]
 async fn two_nodes_on_one_database_answer_alike() {
     if pg::skipped("postgres_store") {
@@ -1179,8 +1183,7 @@ async fn two_nodes_on_one_database_answer_alike() {
     }
     let db = TestDb::create();
     let a = pg_server(&db).await;
-    let dir = common::dir_with_keys_of(&a);
-    let b = TestServer::start_in(dir, |c| c.store = pg_store(&db)).await;
+    let b = pg_server(&db).await;
     let nd = tenant_ndjson(100, 5);
     ingest_ok(&a, TENANT_A, &nd).await;
     show_names(&a, TENANT_A).await;
@@ -1263,8 +1266,7 @@ async fn throttle_limits_hold_across_two_nodes() {
         c.throttle = limits;
     })
     .await;
-    let dir = common::dir_with_keys_of(&a);
-    let b = TestServer::start_in(dir, |c| {
+    let b = TestServer::start_with(|c| {
         c.store = pg_store(&db);
         c.throttle = limits;
     })
@@ -1307,7 +1309,6 @@ async fn a_fresh_node_loads_the_snapshot_kept_in_the_database() {
     ingest_ok(&a, TENANT_A, &tenant_ndjson(120, 6)).await;
     show_names(&a, TENANT_A).await;
     let want = all_reports(&a, TENANT_A).await;
-    let dir = common::dir_with_keys_of(&a);
     // A graceful stop writes the changed tenants' snapshots (as the 30 s timer does).
     drop(a.stop().await);
     let kept = db.query_strings(&format!(
@@ -1320,7 +1321,7 @@ async fn a_fresh_node_loads_the_snapshot_kept_in_the_database() {
     db.query_strings(&format!(
         "WITH gone AS (DELETE FROM users WHERE tid = '{TENANT_A}' RETURNING 1) SELECT count(*) FROM gone"
     ));
-    let b = TestServer::start_in(dir, |c| c.store = pg_store(&db)).await;
+    let b = pg_server(&db).await;
     assert_same(
         &want,
         &all_reports(&b, TENANT_A).await,
@@ -1384,7 +1385,7 @@ async fn migrate_moves_tenants_between_sqlite_and_postgres() {
     assert!(ok, "{err}");
 
     // A server on (a copy of) each store; all share the first server's keys, so concealed
-    // names agree.
+    // names agree (the PostgreSQL one imports them into the database at its first start).
     let copy_of = |from: &std::path::Path, keys: Option<&std::path::Path>| -> tempfile::TempDir {
         let t = tempfile::tempdir().expect("tempdir");
         if let Ok(entries) = std::fs::read_dir(from) {

@@ -141,8 +141,14 @@ pub async fn signin(
         (Some(code), None) => {
             let st = state.clone();
             let redeemed = tokio::task::spawn_blocking(move || {
-                st.signin_codes
-                    .redeem(st.verifier.authority().link_secret(), &code, now_secs())
+                let a = st.verifier.authority();
+                // A key id this node does not know yet: another node or the CLI may have
+                // rotated the keys (this runs off the async threads, so it may read them).
+                let keys = |kid: Option<&str>| {
+                    a.link_key(kid)
+                        .or_else(|| a.reload_for_unknown_key().then(|| a.link_key(kid))?)
+                };
+                st.signin_codes.redeem(&keys, &code, now_secs())
             })
             .await??;
             let token = mint_session(

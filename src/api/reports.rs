@@ -173,9 +173,10 @@ fn etag_header(etag: &str) -> HeaderValue {
     HeaderValue::from_str(etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
-/// The per-tenant key of concealed names, derived from the data dir's link secret.
+/// The per-tenant key of concealed names, derived from the key ring's digest secret (never
+/// rotated: a concealed name stays the same across key rotations).
 fn concealer(state: &AppState, tid: &TenantId) -> Concealer {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(state.verifier.authority().link_secret())
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(state.verifier.authority().digest_secret())
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     m.update(b"concealed-names|");
     m.update(tid.as_str().as_bytes());
@@ -238,15 +239,21 @@ async fn detail_page(
 ) -> Result<(Vec<Value>, Option<String>), ApiError> {
     let (tid, call, concealed) = key.clone();
     let top = page_size(pairs)?;
-    let secret = state.verifier.authority().link_secret().to_vec();
     let start = match query_value(pairs, &["$skipToken", "$skiptoken", "skipToken"]) {
         None => None,
         Some(t) => Some(
-            links::verify_skip(&secret, t)
-                .filter(|s| s.tenant == tid && s.call == call && s.concealed == concealed)
-                .ok_or_else(|| ApiError::BadRequest("The $skipToken is not valid.".into()))?,
+            links::with_reload(
+                state.verifier.authority(),
+                |e| *e == LinkError::UnknownKey,
+                |keys| links::verify_skip(t, keys),
+            )
+            .await
+            .ok()
+            .filter(|s| s.tenant == tid && s.call == call && s.concealed == concealed)
+            .ok_or_else(|| ApiError::BadRequest("The $skipToken is not valid.".into()))?,
         ),
     };
+    let link_key = state.verifier.authority().link_signer();
     let conceal = concealed.then(|| concealer(state, &tid));
     let st = state.clone();
     let (entries, next) = tokio::task::spawn_blocking(move || {
@@ -269,7 +276,7 @@ async fn detail_page(
             reports::run(s, call, &q, &mut sink)?;
             let next = sink.next.map(|from| {
                 links::sign_skip(
-                    &secret,
+                    &link_key,
                     &SkipToken {
                         tenant: tid.clone(),
                         call,
@@ -402,7 +409,7 @@ pub async fn report(
         etag: entry.etag.clone(),
         expires: now_secs() + state.settings.link_ttl.as_secs(),
     };
-    let token = links::sign(state.verifier.authority().link_secret(), &link);
+    let token = links::sign(&state.verifier.authority().link_signer(), &link);
     let location = format!("{base}/data/download/{token}");
     let h = resp.headers_mut();
     h.insert(header::ETAG, etag_header(&entry.etag));
@@ -519,11 +526,18 @@ pub async fn download(
         .path()
         .strip_prefix("/data/download/")
         .unwrap_or_default();
-    let link = links::verify(state.verifier.authority().link_secret(), token, now_secs()).map_err(
-        |e| match e {
-            LinkError::Invalid | LinkError::Expired => ApiError::LinkDenied(e.to_string()),
-        },
-    )?;
+    let now = now_secs();
+    let link = links::with_reload(
+        state.verifier.authority(),
+        |e| *e == LinkError::UnknownKey,
+        |keys| links::verify(token, now, keys),
+    )
+    .await
+    .map_err(|e| match e {
+        LinkError::Invalid | LinkError::Expired | LinkError::UnknownKey => {
+            ApiError::LinkDenied(e.to_string())
+        }
+    })?;
     let fresh = refresh_if_stale(&state, &link.tenant).await?;
     let key: CacheKey = (link.tenant.clone(), link.call, link.concealed);
     let entry = match state.cache.held(&key, &link.etag) {

@@ -101,7 +101,7 @@ pub async fn erase_user(
 ) -> Result<StatusCode, ApiError> {
     let (tid, claims) = authorise(&state, &tid_raw, &headers).await?;
     let digest = crate::audit::erasure_digest(
-        state.verifier.authority().link_secret(),
+        state.verifier.authority().digest_secret(),
         tid.as_str(),
         &user_id,
     );

@@ -1,11 +1,14 @@
-//! The built-in token issuer's key material and settings, kept in the data dir so that the
-//! server and the CLI (`reportroot token`) agree.
+//! The built-in token issuer: its key ring (see [`super::keys`]: in the data dir, or in the
+//! store several nodes share), token minting, JWKS and issuer, so that every node and the CLI
+//! (`reportroot token`) agree.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
@@ -14,6 +17,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::AuthError;
+use super::keys::{self, KIND_DIGEST, KIND_LINK, KIND_TOKEN, KeysAt, LEGACY_LINK_KID};
+use crate::store::{KeyRow, Store};
 
 /// The audience Graph tokens carry, and the default one reportroot expects.
 pub const DEFAULT_AUDIENCE: &str = "https://graph.microsoft.com";
@@ -27,60 +32,146 @@ pub const DEFAULT_USER_NAME: &str = "reportroot admin";
 const DEFAULT_UPN_DOMAIN: &str = "reportroot.local";
 /// Issuer base used until a `--public-url` is remembered.
 const DEFAULT_ISSUER_BASE: &str = "https://login.reportroot.local";
+/// Least time between two reloads of the ring for a key id this node does not know.
+const UNKNOWN_KID_RELOAD: Duration = Duration::from_secs(1);
 
-const KEY_FILE: &str = "keys/signing-key.pem";
-const LINK_SECRET_FILE: &str = "keys/link-secret";
 const PUBLIC_URL_FILE: &str = "public-url";
+
+/// An HMAC key of download links, `$skiptoken`s and sign-in codes.
+#[derive(Debug)]
+pub struct LinkKey {
+    /// Carried by what it signs (empty: the legacy form without a key id).
+    pub kid: String,
+    pub secret: Vec<u8>,
+}
+
+/// Finds the link key of a key id (`None`: the legacy form without one) if it still
+/// verifies.
+pub type LinkKeyLookup<'a> = &'a dyn Fn(Option<&str>) -> Option<Arc<LinkKey>>;
+
+/// An RS256 token key, decoded once.
+struct TokenKey {
+    kid: String,
+    public: RsaPublicKey,
+    /// RS256 signing with ring, whose RSA private-key operations are constant-time (the
+    /// `rsa` crate's are not: RUSTSEC-2023-0071). `rsa` only generates the key and reads
+    /// its public half.
+    signer: Arc<RsaKeyPair>,
+    decoding: DecodingKey,
+}
+
+/// The ring as loaded: every row (for listing), and decoded the keys that verify.
+struct Ring {
+    rows: Vec<KeyRow>,
+    tokens: Vec<(KeyRow, Arc<TokenKey>)>,
+    links: Vec<(KeyRow, Arc<LinkKey>)>,
+    token_signer: Arc<TokenKey>,
+    link_signer: Arc<LinkKey>,
+}
+
+fn decode_token_key(row: &KeyRow) -> Result<TokenKey, AuthError> {
+    let bad = |e: &dyn std::fmt::Display| {
+        AuthError::KeyStore(format!("the token key {} cannot be read: {e}", row.kid))
+    };
+    let private = RsaPrivateKey::from_pkcs8_pem(&row.material).map_err(|e| bad(&e))?;
+    let der = private.to_pkcs8_der().map_err(|e| bad(&e))?;
+    let signer = RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| bad(&e))?;
+    let public = RsaPublicKey::from(&private);
+    drop(private);
+    let decoding = DecodingKey::from_rsa_components(
+        &URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+        &URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+    )
+    .map_err(|e| bad(&e))?;
+    Ok(TokenKey {
+        kid: row.kid.clone(),
+        public,
+        signer: Arc::new(signer),
+        decoding,
+    })
+}
+
+impl Ring {
+    /// Decodes the keys of `rows` that verify at `now` (and the signing ones), reusing
+    /// those `previous` already decoded.
+    fn decode(rows: Vec<KeyRow>, previous: Option<&Ring>, now: i64) -> Result<Ring, AuthError> {
+        let missing = |kind: &str| AuthError::KeyStore(format!("the key ring has no {kind} key"));
+        let token_signing = keys::signing(&rows, KIND_TOKEN)
+            .ok_or_else(|| missing(KIND_TOKEN))?
+            .clone();
+        let link_signing = keys::signing(&rows, KIND_LINK)
+            .ok_or_else(|| missing(KIND_LINK))?
+            .clone();
+        let mut tokens = Vec::new();
+        let mut links = Vec::new();
+        for row in &rows {
+            let signs = |s: &KeyRow| s.kind == row.kind && s.kid == row.kid;
+            if !(keys::accepted(row, now) || signs(&token_signing) || signs(&link_signing)) {
+                continue;
+            }
+            match row.kind.as_str() {
+                KIND_TOKEN => {
+                    let known = previous.and_then(|p| {
+                        p.tokens
+                            .iter()
+                            .find(|(r, _)| r.kid == row.kid && r.material == row.material)
+                            .map(|(_, k)| k.clone())
+                    });
+                    let key = match known {
+                        Some(k) => k,
+                        None => Arc::new(decode_token_key(row)?),
+                    };
+                    tokens.push((row.clone(), key));
+                }
+                KIND_LINK => links.push((
+                    row.clone(),
+                    Arc::new(LinkKey {
+                        kid: row.kid.clone(),
+                        secret: keys::secret_bytes(row)?,
+                    }),
+                )),
+                _ => {}
+            }
+        }
+        // Newest first: the signing key leads the JWKS.
+        tokens.sort_by(|a, b| (b.0.created, &b.0.kid).cmp(&(a.0.created, &a.0.kid)));
+        let find_token = |kid: &str| tokens.iter().find(|(r, _)| r.kid == kid);
+        let token_signer = find_token(&token_signing.kid)
+            .map(|(_, k)| k.clone())
+            .ok_or_else(|| missing(KIND_TOKEN))?;
+        let link_signer = links
+            .iter()
+            .find(|(r, _)| r.kid == link_signing.kid)
+            .map(|(_, k)| k.clone())
+            .ok_or_else(|| missing(KIND_LINK))?;
+        Ok(Ring {
+            rows,
+            tokens,
+            links,
+            token_signer,
+            link_signer,
+        })
+    }
+}
+
+/// The key ring of a node: loaded once, reloaded when asked (periodically by the server, and
+/// when a key id it does not know turns up).
+struct Keys {
+    at: KeysAt,
+    /// The concealment and erasure digest secret: never rotated, never reloaded.
+    digest: Vec<u8>,
+    ring: RwLock<Arc<Ring>>,
+    last_reload: Mutex<Instant>,
+}
 
 #[derive(Clone)]
 pub struct Authority {
-    public: RsaPublicKey,
-    /// RS256 signing with ring, whose RSA private-key operations are constant-time (the
-    /// `rsa` crate's are not: RUSTSEC-2023-0071). `rsa` only generates the key once and
-    /// reads its public half.
-    signer: std::sync::Arc<RsaKeyPair>,
-    kid: String,
-    link_secret: Vec<u8>,
+    keys: Arc<Keys>,
     issuer_base: String,
 }
 
 fn ks(what: &str, path: &Path, e: impl std::fmt::Display) -> AuthError {
     AuthError::KeyStore(format!("{what} {}: {e}", path.display()))
-}
-
-/// Writes `bytes` to `path` only if it does not exist yet (atomically, via a hard link), and
-/// returns what the file then holds: a concurrent creator's content wins.
-fn create_once(path: &Path, bytes: &[u8]) -> Result<Vec<u8>, AuthError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| ks("creating", parent, e))?;
-    }
-    let tmp: PathBuf = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| ks("writing", &tmp, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
-    }
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(bytes.to_vec()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::read(path).map_err(|e| ks("reading", path, e))
-        }
-        Err(e) => Err(ks("creating", path, e)),
-    }
-}
-
-fn read_or_create(
-    path: &Path,
-    make: impl FnOnce() -> Result<Vec<u8>, AuthError>,
-) -> Result<Vec<u8>, AuthError> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_once(path, &make()?),
-        Err(e) => Err(ks("reading", path, e)),
-    }
 }
 
 fn now_secs() -> u64 {
@@ -146,49 +237,118 @@ fn unique_token_id() -> String {
 }
 
 impl Authority {
-    /// Opens the key material in `data_dir`, creating a 2048-bit RSA key pair and a link
-    /// secret on first use.
+    /// Opens the key ring kept in `data_dir` (`keys/`), creating it on first use.
     pub fn open(data_dir: &Path) -> Result<Authority, AuthError> {
-        let key_path = data_dir.join(KEY_FILE);
-        let pem = read_or_create(&key_path, || {
-            let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
-                .map_err(|e| AuthError::KeyStore(format!("generating RSA key: {e}")))?;
-            let pem = key
-                .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| AuthError::KeyStore(format!("encoding RSA key: {e}")))?;
-            Ok(pem.as_bytes().to_vec())
-        })?;
-        let pem = String::from_utf8(pem).map_err(|e| ks("decoding", &key_path, e))?;
-        let private =
-            RsaPrivateKey::from_pkcs8_pem(&pem).map_err(|e| ks("decoding", &key_path, e))?;
-        let der = private
-            .to_pkcs8_der()
-            .map_err(|e| ks("encoding", &key_path, e))?;
-        let signer =
-            RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(|e| ks("loading", &key_path, e))?;
-        let public = RsaPublicKey::from(&private);
-        drop(private);
-        let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(public.n().to_bytes_be())[..12]);
+        Authority::open_at(data_dir, KeysAt::Dir(data_dir.to_path_buf()))
+    }
 
-        let secret_path = data_dir.join(LINK_SECRET_FILE);
-        let link_secret = read_or_create(&secret_path, || {
-            let mut b = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-            Ok(b.to_vec())
-        })?;
+    /// Opens the key ring where a node on `store` keeps it: the store when several nodes
+    /// share it, else the data dir.
+    pub fn for_store(data_dir: &Path, store: &Arc<dyn Store>) -> Result<Authority, AuthError> {
+        Authority::open_at(data_dir, KeysAt::for_store(data_dir, store))
+    }
 
+    /// Opens the key ring at `at` (created, or imported from the data dir's keys, on first
+    /// use); the issuer base is the one remembered in `data_dir`.
+    pub fn open_at(data_dir: &Path, at: KeysAt) -> Result<Authority, AuthError> {
+        let rows = at.load_or_create()?;
+        let digest = rows
+            .iter()
+            .find(|r| r.kind == KIND_DIGEST)
+            .map(keys::secret_bytes)
+            .transpose()?
+            .ok_or_else(|| AuthError::KeyStore("the key ring has no digest secret".into()))?;
+        let ring = Ring::decode(rows, None, keys::now_secs())?;
         let issuer_base = std::fs::read_to_string(data_dir.join(PUBLIC_URL_FILE))
             .ok()
             .map(|s| s.trim().trim_end_matches('/').to_string())
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| DEFAULT_ISSUER_BASE.to_string());
         Ok(Authority {
-            public: public.clone(),
-            signer: std::sync::Arc::new(signer),
-            kid,
-            link_secret,
+            keys: Arc::new(Keys {
+                at,
+                digest,
+                ring: RwLock::new(Arc::new(ring)),
+                last_reload: Mutex::new(Instant::now()),
+            }),
             issuer_base,
         })
+    }
+
+    fn ring(&self) -> Arc<Ring> {
+        self.keys
+            .ring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reads the ring again (blocking: the store or the data dir), so that keys another node
+    /// or the CLI added are used and retired ones stop verifying once their grace is over.
+    pub fn reload(&self) -> Result<(), AuthError> {
+        *self
+            .keys
+            .last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        let rows = self.keys.at.read()?;
+        let current = self.ring();
+        if rows == current.rows {
+            return Ok(());
+        }
+        if let Some(d) = rows.iter().find(|r| r.kind == KIND_DIGEST)
+            && keys::secret_bytes(d)? != self.keys.digest
+        {
+            tracing::warn!(
+                "the stored digest secret changed; this node keeps the one it started with"
+            );
+        }
+        let ring = Ring::decode(rows, Some(&current), keys::now_secs())?;
+        tracing::info!(
+            token = %ring.token_signer.kid,
+            link = %ring.link_signer.kid,
+            "key ring reloaded"
+        );
+        *self.keys.ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        Ok(())
+    }
+
+    /// For a key id this node does not know (another node or the CLI may have rotated):
+    /// reloads the ring unless that was done less than a second ago (blocking). `true` if it
+    /// reloaded.
+    pub fn reload_for_unknown_key(&self) -> bool {
+        {
+            let last = self
+                .keys
+                .last_reload
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() < UNKNOWN_KID_RELOAD {
+                return false;
+            }
+        }
+        match self.reload() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "reloading the key ring failed");
+                false
+            }
+        }
+    }
+
+    /// Retires the current token and link keys (they verify for `grace` more) and adds new
+    /// ones, which sign from now on; returns the new keys. This node uses them at once;
+    /// others at their next reload.
+    pub fn rotate(&self, grace: Duration) -> Result<Vec<KeyRow>, AuthError> {
+        let new = self.keys.at.rotate(grace)?;
+        self.reload()?;
+        Ok(new)
+    }
+
+    /// Every key of the ring as last loaded, oldest first per kind (material included: for
+    /// the CLI's listing, which prints none of it).
+    pub fn key_rows(&self) -> Vec<KeyRow> {
+        self.ring().rows.clone()
     }
 
     /// Remembers the public URL (the issuer base) in the data dir, for the CLI to agree with.
@@ -202,16 +362,59 @@ impl Authority {
         format!("{}/{}/v2.0", self.issuer_base, tid)
     }
 
-    pub fn kid(&self) -> &str {
-        &self.kid
+    /// The `kid` of the key that signs tokens now.
+    pub fn kid(&self) -> String {
+        self.ring().token_signer.kid.clone()
     }
 
-    pub fn link_secret(&self) -> &[u8] {
-        &self.link_secret
+    /// The secret under which user ids are concealed and erased users named: never rotated,
+    /// so concealed names stay the same for the life of the data.
+    pub fn digest_secret(&self) -> &[u8] {
+        &self.keys.digest
     }
 
+    /// The key that signs links, `$skiptoken`s and sign-in codes now.
+    pub fn link_signer(&self) -> Arc<LinkKey> {
+        self.ring().link_signer.clone()
+    }
+
+    /// The link key with id `kid` if it still verifies (`None`: the legacy form without a
+    /// key id, verified with the key imported from `keys/link-secret`).
+    pub fn link_key(&self, kid: Option<&str>) -> Option<Arc<LinkKey>> {
+        let kid = kid.unwrap_or(LEGACY_LINK_KID);
+        let now = keys::now_secs();
+        let ring = self.ring();
+        ring.links
+            .iter()
+            .find(|(r, _)| {
+                r.kid == kid && (keys::accepted(r, now) || r.kid == ring.link_signer.kid)
+            })
+            .map(|(_, k)| k.clone())
+    }
+
+    fn token_key(&self, kid: Option<&str>) -> Option<Arc<TokenKey>> {
+        let ring = self.ring();
+        let Some(kid) = kid else {
+            return Some(ring.token_signer.clone());
+        };
+        let now = keys::now_secs();
+        ring.tokens
+            .iter()
+            .find(|(r, k)| {
+                r.kid == kid && (keys::accepted(r, now) || k.kid == ring.token_signer.kid)
+            })
+            .map(|(_, k)| k.clone())
+    }
+
+    /// The public key that verifies tokens with `kid` (no `kid`: the signing key), if that
+    /// key still verifies.
+    pub fn token_decoding_key(&self, kid: Option<&str>) -> Option<DecodingKey> {
+        self.token_key(kid).map(|k| k.decoding.clone())
+    }
+
+    /// The signing key's public half.
     pub fn public_key(&self) -> RsaPublicKey {
-        self.public.clone()
+        self.ring().token_signer.public.clone()
     }
 
     pub fn public_key_pem(&self) -> Result<String, AuthError> {
@@ -220,22 +423,38 @@ impl Authority {
             .map_err(|e| AuthError::KeyStore(format!("encoding public key: {e}")))
     }
 
-    /// The JWKS document served at `/discovery/v2.0/keys`.
+    /// The JWKS document served at `/discovery/v2.0/keys`: every token key that still
+    /// verifies, the signing one first.
     pub fn jwks(&self) -> Value {
-        let public = self.public_key();
-        json!({"keys": [{
-            "kty": "RSA",
-            "use": "sig",
-            "alg": "RS256",
-            "kid": self.kid,
-            "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
-            "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
-        }]})
+        let ring = self.ring();
+        let now = keys::now_secs();
+        let mut keys: Vec<&Arc<TokenKey>> = vec![&ring.token_signer];
+        keys.extend(
+            ring.tokens
+                .iter()
+                .filter(|(r, k)| keys::accepted(r, now) && k.kid != ring.token_signer.kid)
+                .map(|(_, k)| k),
+        );
+        let keys: Vec<Value> = keys
+            .into_iter()
+            .map(|k| {
+                json!({
+                    "kty": "RSA",
+                    "use": "sig",
+                    "alg": "RS256",
+                    "kid": k.kid,
+                    "n": URL_SAFE_NO_PAD.encode(k.public.n().to_bytes_be()),
+                    "e": URL_SAFE_NO_PAD.encode(k.public.e().to_bytes_be()),
+                })
+            })
+            .collect();
+        json!({ "keys": keys })
     }
 
-    /// Signs arbitrary claims with RS256 and this key's `kid`.
+    /// Signs arbitrary claims with RS256 and the signing key's `kid`.
     pub fn sign_claims(&self, claims: &Value) -> Result<String, AuthError> {
-        let header = json!({"typ": "JWT", "alg": "RS256", "kid": self.kid});
+        let key = self.ring().token_signer.clone();
+        let header = json!({"typ": "JWT", "alg": "RS256", "kid": key.kid});
         let json = |v: &Value| {
             serde_json::to_vec(v).map_err(|e| AuthError::KeyStore(format!("encoding token: {e}")))
         };
@@ -244,8 +463,8 @@ impl Authority {
             URL_SAFE_NO_PAD.encode(json(&header)?),
             URL_SAFE_NO_PAD.encode(json(claims)?)
         );
-        let mut sig = vec![0u8; self.signer.public().modulus_len()];
-        self.signer
+        let mut sig = vec![0u8; key.signer.public().modulus_len()];
+        key.signer
             .sign(
                 &RSA_PKCS1_SHA256,
                 &ring::rand::SystemRandom::new(),

@@ -1,9 +1,11 @@
 //! One-time sign-in codes for the dashboard (the `…/signin#code=…` links that `serve`,
 //! `demo` and `reportroot signin-link` print).
 //!
-//! A code is self-contained: `base64url("s1|tid|expires|nonce") . base64url(HMAC)`, keyed
-//! by a key derived from the data dir's link secret, so the CLI can issue one for a running
-//! server without talking to it. Single use is enforced by the server: [`UsedCodes`] keeps
+//! A code is self-contained: `base64url("s2|kid|tid|expires|nonce") . base64url(HMAC)`,
+//! keyed by a key derived from a link key of the key ring (the one `kid` names; codes of the
+//! form `s1|tid|expires|nonce`, from before key ids, use the key imported from the old
+//! `keys/link-secret`), so the CLI can issue one for a running server without talking to
+//! it. Codes live minutes, so they rotate with the link keys. Single use is enforced by the server: [`UsedCodes`] keeps
 //! the nonce of every redeemed, unexpired code in memory and appends it to
 //! `DATA/signin-used`, which is read back at start-up, so a code stays spent across restarts.
 
@@ -17,6 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::{LinkKey, LinkKeyLookup};
 use crate::model::TenantId;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -64,13 +67,13 @@ fn mac(link_secret: &[u8]) -> HmacSha256 {
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
-/// A new code for `tenant`, valid until `expires` (Unix seconds).
-pub fn issue(link_secret: &[u8], tenant: &TenantId, expires: u64) -> String {
+/// A new code for `tenant`, valid until `expires` (Unix seconds), signed with `key`.
+pub fn issue(key: &LinkKey, tenant: &TenantId, expires: u64) -> String {
     let mut nonce = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
     let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    let payload = format!("s1|{tenant}|{expires}|{nonce}");
-    let mut m = mac(link_secret);
+    let payload = format!("s2|{}|{tenant}|{expires}|{nonce}", key.kid);
+    let mut m = mac(&key.secret);
     m.update(payload.as_bytes());
     format!(
         "{}.{}",
@@ -79,8 +82,9 @@ pub fn issue(link_secret: &[u8], tenant: &TenantId, expires: u64) -> String {
     )
 }
 
-/// Checks a code's signature and expiry (`now` in Unix seconds); says nothing of reuse.
-pub fn verify(link_secret: &[u8], code: &str, now: u64) -> Result<Code, SigninError> {
+/// Checks a code's signature (with the key its id names, found by `keys`) and expiry (`now`
+/// in Unix seconds); says nothing of reuse.
+pub fn verify(keys: LinkKeyLookup<'_>, code: &str, now: u64) -> Result<Code, SigninError> {
     if code.len() > 512 {
         return Err(SigninError::Invalid);
     }
@@ -91,14 +95,17 @@ pub fn verify(link_secret: &[u8], code: &str, now: u64) -> Result<Code, SigninEr
     let sig = URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|_| SigninError::Invalid)?;
-    let mut m = mac(link_secret);
+    let text = std::str::from_utf8(&payload).map_err(|_| SigninError::Invalid)?;
+    let parts: Vec<&str> = text.split('|').collect();
+    let (kid, tenant, expires, nonce) = match parts[..] {
+        ["s1", tenant, expires, nonce] => (None, tenant, expires, nonce),
+        ["s2", kid, tenant, expires, nonce] => (Some(kid), tenant, expires, nonce),
+        _ => return Err(SigninError::Invalid),
+    };
+    let key = keys(kid).ok_or(SigninError::Invalid)?;
+    let mut m = mac(&key.secret);
     m.update(&payload);
     m.verify_slice(&sig).map_err(|_| SigninError::Invalid)?;
-    let payload = String::from_utf8(payload).map_err(|_| SigninError::Invalid)?;
-    let parts: Vec<&str> = payload.split('|').collect();
-    let ["s1", tenant, expires, nonce] = parts[..] else {
-        return Err(SigninError::Invalid);
-    };
     let code = Code {
         tenant: TenantId::parse(tenant).ok_or(SigninError::Invalid)?,
         expires: expires.parse().map_err(|_| SigninError::Invalid)?,
@@ -152,8 +159,13 @@ impl UsedCodes {
 
     /// Verifies `code` and marks it used: the first call for a code succeeds, every later
     /// one fails with [`SigninError::Used`], also after a restart.
-    pub fn redeem(&self, link_secret: &[u8], code: &str, now: u64) -> Result<Code, SigninError> {
-        let code = verify(link_secret, code, now)?;
+    pub fn redeem(
+        &self,
+        keys: LinkKeyLookup<'_>,
+        code: &str,
+        now: u64,
+    ) -> Result<Code, SigninError> {
+        let code = verify(keys, code, now)?;
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
         used.retain(|_, exp| *exp >= now);
         if used.contains_key(&code.nonce) {
@@ -178,48 +190,77 @@ mod tests {
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+    fn key(secret: &[u8]) -> std::sync::Arc<LinkKey> {
+        std::sync::Arc::new(LinkKey {
+            kid: "k1".into(),
+            secret: secret.to_vec(),
+        })
+    }
+
+    /// The test key by its id.
+    fn keys(kid: Option<&str>) -> Option<std::sync::Arc<LinkKey>> {
+        (kid == Some("k1")).then(|| key(SECRET))
+    }
+
     fn tid() -> TenantId {
         TenantId::parse("8a3c8d6e-1111-4a4a-9a9a-aaaaaaaaaaaa").expect("tid")
     }
 
     #[test]
     fn a_code_verifies_until_it_expires() {
-        let code = issue(SECRET, &tid(), 1000);
-        assert_eq!(verify(SECRET, &code, 1000).map(|c| c.tenant), Ok(tid()));
-        assert_eq!(verify(SECRET, &code, 1001), Err(SigninError::Expired));
+        let code = issue(&key(SECRET), &tid(), 1000);
+        assert_eq!(verify(&keys, &code, 1000).map(|c| c.tenant), Ok(tid()));
+        assert_eq!(verify(&keys, &code, 1001), Err(SigninError::Expired));
         assert_eq!(
-            verify(b"another secret", &code, 10),
+            verify(&|_| Some(key(b"another secret")), &code, 10),
             Err(SigninError::Invalid)
         );
+        assert_eq!(verify(&|_| None, &code, 10), Err(SigninError::Invalid));
     }
 
     #[test]
     fn tampered_or_garbage_codes_are_invalid() {
-        let code = issue(SECRET, &tid(), 1000);
+        let code = issue(&key(SECRET), &tid(), 1000);
         let (p, s) = code.split_once('.').expect("dot");
         let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(p).expect("b64")).expect("utf8");
         let forged = URL_SAFE_NO_PAD.encode(payload.replace("|1000|", "|9999|"));
         assert_eq!(
-            verify(SECRET, &format!("{forged}.{s}"), 10),
+            verify(&keys, &format!("{forged}.{s}"), 10),
             Err(SigninError::Invalid)
         );
         for bad in ["", ".", "abc", "a.b", &"x".repeat(600)] {
-            assert_eq!(verify(SECRET, bad, 10), Err(SigninError::Invalid), "{bad}");
+            assert_eq!(verify(&keys, bad, 10), Err(SigninError::Invalid), "{bad}");
         }
     }
 
     #[test]
     fn a_code_is_redeemed_once_also_after_a_restart() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let code = issue(SECRET, &tid(), 1000);
+        let code = issue(&key(SECRET), &tid(), 1000);
         let used = UsedCodes::open(dir.path(), 10);
-        assert!(used.redeem(SECRET, &code, 10).is_ok());
-        assert_eq!(used.redeem(SECRET, &code, 11), Err(SigninError::Used));
+        assert!(used.redeem(&keys, &code, 10).is_ok());
+        assert_eq!(used.redeem(&keys, &code, 11), Err(SigninError::Used));
         let reopened = UsedCodes::open(dir.path(), 12);
-        assert_eq!(reopened.redeem(SECRET, &code, 12), Err(SigninError::Used));
+        assert_eq!(reopened.redeem(&keys, &code, 12), Err(SigninError::Used));
         // Expired entries are dropped at open; the code itself is expired by then too.
         let later = UsedCodes::open(dir.path(), 2000);
         assert_eq!(later.used.lock().map(|u| u.len()).unwrap_or(9), 0);
-        assert_eq!(later.redeem(SECRET, &code, 2000), Err(SigninError::Expired));
+        assert_eq!(later.redeem(&keys, &code, 2000), Err(SigninError::Expired));
+    }
+
+    /// A code of the form from before key ids (`s1`, no key id) verifies with the legacy key.
+    #[test]
+    fn a_code_without_a_key_id_verifies_with_the_legacy_key() {
+        let payload = "s1|8a3c8d6e-1111-4a4a-9a9a-aaaaaaaaaaaa|1000|00ff";
+        let mut m = mac(SECRET);
+        m.update(payload.as_bytes());
+        let code = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+        );
+        let legacy = |kid: Option<&str>| kid.is_none().then(|| key(SECRET));
+        assert_eq!(verify(&legacy, &code, 10).map(|c| c.tenant), Ok(tid()));
+        assert_eq!(verify(&keys, &code, 10), Err(SigninError::Invalid));
     }
 }

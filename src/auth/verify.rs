@@ -1,4 +1,5 @@
-//! Bearer-token verification: the built-in issuer (the data dir's RS256 key) and, when
+//! Bearer-token verification: the built-in issuer (the key ring's RS256 keys, picked by the
+//! token's `kid`; an unknown `kid` reloads the ring, since another node may have rotated) and, when
 //! configured, one external OpenID Connect issuer (Microsoft Entra ID, Keycloak, Auth0) whose
 //! keys come from a JWKS file or URL, refreshed when an unknown `kid` appears.
 //! Verified tokens are cached until they expire, so a hot client costs a hash, not an RSA
@@ -152,14 +153,17 @@ struct External {
 /// (token, request base).
 type CacheKey = (Box<str>, Box<str>);
 
+/// A verified token's claims, with the built-in key's `kid` it was verified with (`None`:
+/// an external issuer's token), so that a cached token stops verifying with its key.
+type Cached = (Claims, Option<Box<str>>);
+
 pub struct Verifier {
     authority: Authority,
-    builtin_key: DecodingKey,
     audiences: Vec<String>,
     external: Option<External>,
     /// Keyed by the exact token and request base (compared in full, so no hash collision can
     /// stand in for a verified token).
-    cache: Mutex<HashMap<CacheKey, Claims>>,
+    cache: Mutex<HashMap<CacheKey, Cached>>,
 }
 
 fn now_secs() -> u64 {
@@ -276,13 +280,6 @@ impl Verifier {
         audience: Option<&str>,
         external: Option<ExternalIssuer>,
     ) -> Result<Verifier, AuthError> {
-        let jwks = authority.jwks();
-        let key = &jwks["keys"][0];
-        let builtin_key = DecodingKey::from_rsa_components(
-            key["n"].as_str().unwrap_or_default(),
-            key["e"].as_str().unwrap_or_default(),
-        )
-        .map_err(|e| AuthError::KeyStore(format!("loading public key: {e}")))?;
         let audiences = vec![
             audience.unwrap_or(DEFAULT_AUDIENCE).to_string(),
             GRAPH_APP_ID.to_string(),
@@ -305,7 +302,6 @@ impl Verifier {
         };
         Ok(Verifier {
             authority,
-            builtin_key,
             audiences,
             external,
             cache: Mutex::new(HashMap::new()),
@@ -378,18 +374,19 @@ impl Verifier {
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
             .cloned();
-        if let Some(c) = cached
+        if let Some((c, kid)) = cached
             && c.exp + LEEWAY_SECS > now
             && c.nbf.is_none_or(|n| n <= now + LEEWAY_SECS)
+            && kid.is_none_or(|k| self.authority.token_decoding_key(Some(&k)).is_some())
         {
             return Ok(c);
         }
-        let claims = self.verify_uncached(token, request_base).await?;
+        let (claims, kid) = self.verify_uncached(token, request_base).await?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_MAX {
             cache.clear();
         }
-        cache.insert(key, claims.clone());
+        cache.insert(key, (claims.clone(), kid));
         Ok(claims)
     }
 
@@ -397,7 +394,7 @@ impl Verifier {
         &self,
         token: &str,
         request_base: Option<&str>,
-    ) -> Result<Claims, AuthError> {
+    ) -> Result<Cached, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             invalid("Access token validation failure. Invalid audience or malformed token.")
         })?;
@@ -420,7 +417,7 @@ impl Verifier {
                     "Access token validation failure: the signing algorithm does not match the key.",
                 ));
             }
-            return decode(token, &key, &self.validation(alg, &iss));
+            return decode(token, &key, &self.validation(alg, &iss)).map(|c| (c, None));
         }
 
         if header.alg != Algorithm::RS256 {
@@ -428,15 +425,19 @@ impl Verifier {
                 "Access token validation failure: the signing algorithm is not supported.",
             ));
         }
-        if header
-            .kid
-            .as_deref()
-            .is_some_and(|k| k != self.authority.kid())
-        {
-            return Err(invalid(
-                "Access token validation failure: the signing key is unknown.",
-            ));
-        }
+        let kid = header.kid.as_deref();
+        let builtin_key = match self.authority.token_decoding_key(kid) {
+            Some(k) => k,
+            None => {
+                // Perhaps a key another node (or the CLI) added since this node last read
+                // the ring.
+                let a = self.authority.clone();
+                let _ = tokio::task::spawn_blocking(move || a.reload_for_unknown_key()).await;
+                self.authority.token_decoding_key(kid).ok_or_else(|| {
+                    invalid("Access token validation failure: the signing key is unknown.")
+                })?
+            }
+        };
         let mut accepted = self.authority.issuer(&tid);
         if let Some(base) = request_base
             && iss == format!("{base}/{tid}/v2.0")
@@ -447,13 +448,13 @@ impl Verifier {
         // URL can be matched as a URL.
         let mut validation = self.validation(Algorithm::RS256, &accepted);
         validation.validate_aud = false;
-        let decoded: WithAudience = decode(token, &self.builtin_key, &validation)?;
+        let decoded: WithAudience = decode(token, &builtin_key, &validation)?;
         if !self.builtin_audience_ok(decoded.aud.as_ref(), request_base) {
             return Err(invalid(
                 "Access token validation failure. Invalid audience.",
             ));
         }
-        Ok(decoded.claims)
+        Ok((decoded.claims, kid.map(Box::from)))
     }
 }
 

@@ -42,6 +42,23 @@ pub enum StoreError {
     },
 }
 
+/// One key of the signing key ring as a shared store keeps it (see `auth::keys`): global,
+/// not tenant data. `material` is opaque to the store (PEM or base64); only `retired` and
+/// `accepted_until` ever change after the key is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    /// `token` (RS256), `link` (HMAC) or `digest` (the never-rotated concealment secret).
+    pub kind: String,
+    pub kid: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix seconds; `None` while the key is the one signing.
+    pub retired: Option<i64>,
+    /// Unix seconds: a retired key verifies until then.
+    pub accepted_until: Option<i64>,
+    pub material: String,
+}
+
 /// A user as stored. `ord` is the tenant-local dense ordinal used in bitmaps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
@@ -487,6 +504,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let _ = (tenant, version, seq);
         Ok(None)
+    }
+    /// The signing key ring kept in the store (a store several nodes share, so a link or
+    /// token one node signs verifies on every other). Stores that are not shared answer
+    /// `Unsupported` (the data dir's `keys/` holds the keys).
+    fn key_rows(&self) -> Result<Vec<KeyRow>, StoreError> {
+        Err(StoreError::Unsupported("keys live in the data dir".into()))
+    }
+    /// Changes the key ring atomically across nodes: `change` sees every stored key (under
+    /// a lock that every other `update_keys` waits for) and returns the rows to write, new
+    /// keys or changed `retired`/`accepted_until` of stored ones (their material is never
+    /// changed). Returns the ring as stored afterwards.
+    fn update_keys(
+        &self,
+        change: &mut dyn FnMut(&[KeyRow]) -> Vec<KeyRow>,
+    ) -> Result<Vec<KeyRow>, StoreError> {
+        let _ = change;
+        Err(StoreError::Unsupported("keys live in the data dir".into()))
     }
     /// Shared throttling (several nodes on one store): counts one call on each of the
     /// tenant's `counters` (name, limit per window) if all have room, atomically across

@@ -29,7 +29,7 @@ use tokio_postgres::{Client, NoTls, Row};
 
 use super::{
     ActivationRow, ActivityDay, AuditEntry, AuditRecord, BatchWriter, Changeset, ClientDay,
-    CounterBlock, CounterDay, LicenseRow, MailboxDayRow, MailboxRow, ProductRow, Pruned,
+    CounterBlock, CounterDay, KeyRow, LicenseRow, MailboxDayRow, MailboxRow, ProductRow, Pruned,
     ReportSettings, Rows, SiteDayRow, SiteRow, Store, StoreError, TenantMeta, TenantStats, UserRow,
 };
 use crate::model::{
@@ -43,6 +43,8 @@ const MIGRATION_LOCK: i32 = 0x5252_0001;
 const TENANT_LOCK: i32 = 0x5252_0002;
 /// Advisory lock class of a tenant's shared throttling counters.
 const THROTTLE_LOCK: i32 = 0x5252_0003;
+/// Advisory lock class of the signing key ring (transaction lock, key 1).
+const KEYS_LOCK: i32 = 0x5252_0004;
 
 /// Schema versions in order; each is applied once, in its own transaction. Every table of
 /// tenant data has `tid` as the leading column of its primary key (the Citus distribution
@@ -172,6 +174,18 @@ CREATE TABLE snapshots (
 CREATE TABLE apps (
     tid TEXT COLLATE \"C\" NOT NULL, client_id TEXT COLLATE \"C\" NOT NULL, doc TEXT NOT NULL,
     PRIMARY KEY (tid, client_id)
+);
+",
+    ),
+    // The one global table: the signing key ring is no tenant's data (on Citus, a
+    // reference table), so it is keyed by kind and key id.
+    (
+        6,
+        "
+CREATE TABLE signing_keys (
+    kind TEXT COLLATE \"C\" NOT NULL, kid TEXT COLLATE \"C\" NOT NULL,
+    created BIGINT NOT NULL, retired BIGINT, accepted_until BIGINT, material TEXT NOT NULL,
+    PRIMARY KEY (kind, kid)
 );
 ",
     ),
@@ -2171,10 +2185,71 @@ impl Store for PostgresStore {
         })
     }
 
+    fn key_rows(&self) -> Result<Vec<KeyRow>, StoreError> {
+        self.with_conn(async |conn| read_keys(conn).await)
+    }
+
+    fn update_keys(
+        &self,
+        change: &mut dyn FnMut(&[KeyRow]) -> Vec<KeyRow>,
+    ) -> Result<Vec<KeyRow>, StoreError> {
+        self.with_conn(async |conn| {
+            conn.batch_execute("BEGIN").await.map_err(db)?;
+            conn.execute("SELECT pg_advisory_xact_lock($1, 1)", &[&KEYS_LOCK])
+                .await
+                .map_err(db)?;
+            let stored = read_keys(conn).await?;
+            for k in change(&stored) {
+                conn.execute(
+                    "INSERT INTO signing_keys (kind, kid, created, retired, accepted_until, material)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (kind, kid) DO UPDATE
+                     SET retired = EXCLUDED.retired, accepted_until = EXCLUDED.accepted_until",
+                    &[
+                        &k.kind,
+                        &k.kid,
+                        &k.created,
+                        &k.retired,
+                        &k.accepted_until,
+                        &k.material,
+                    ],
+                )
+                .await
+                .map_err(db)?;
+            }
+            let ring = read_keys(conn).await?;
+            conn.batch_execute("COMMIT").await.map_err(db)?;
+            Ok(ring)
+        })
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
         self.with_conn(async |conn| {
             conn.simple_query("SELECT 1").await.map_err(db)?;
             Ok(())
         })
     }
+}
+
+async fn read_keys(conn: &Client) -> Result<Vec<KeyRow>, StoreError> {
+    let rows = conn
+        .query(
+            "SELECT kind, kid, created, retired, accepted_until, material FROM signing_keys
+             ORDER BY kind, created, kid",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            Ok(KeyRow {
+                kind: r.try_get(0).map_err(db)?,
+                kid: r.try_get(1).map_err(db)?,
+                created: r.try_get(2).map_err(db)?,
+                retired: r.try_get(3).map_err(db)?,
+                accepted_until: r.try_get(4).map_err(db)?,
+                material: r.try_get(5).map_err(db)?,
+            })
+        })
+        .collect()
 }

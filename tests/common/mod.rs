@@ -81,6 +81,8 @@ impl TestServer {
         }
         tweak(&mut config);
         let server = Server::bind(config).await.expect("bind server");
+        // The server's own key ring (the data dir's, or the database's).
+        let authority = server.authority().clone();
         let addr = server.local_addr();
         let scheme = server.scheme();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -92,7 +94,6 @@ impl TestServer {
                 .await
                 .expect("server run");
         });
-        let authority = Authority::open(dir.path()).expect("open authority");
         TestServer {
             base: format!("{scheme}://{addr}"),
             dir,
@@ -229,11 +230,13 @@ impl Drop for TestServer {
     }
 }
 
-/// Copies the key files of the data dir `from` (link secret, signing key) into `to`, so a
-/// second server accepts the first one's tokens and links and conceals names alike.
+/// Copies the key files of the data dir `from` (the key ring, and the legacy link secret and
+/// signing key if any) into `to`, so a second server on SQLite accepts the first one's
+/// tokens and links and conceals names alike. (On a shared PostgreSQL store the keys are in
+/// the database: nothing to copy.)
 pub fn copy_keys(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to.join("keys")).expect("keys dir");
-    for f in ["keys/link-secret", "keys/signing-key.pem"] {
+    for f in ["keys/ring.json", "keys/link-secret", "keys/signing-key.pem"] {
         if from.join(f).is_file() {
             std::fs::copy(from.join(f), to.join(f)).expect("copy key");
         }
