@@ -74,23 +74,25 @@ impl Day {
 
     /// Parses exactly `yyyy-MM-dd` (four-digit year, two-digit month and day).
     pub fn parse(s: &str) -> Result<Day, DayParseError> {
-        let b = s.as_bytes();
-        let shape_ok = b.len() == 10
-            && b[4] == b'-'
-            && b[7] == b'-'
-            && b.iter()
-                .enumerate()
-                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-        if !shape_ok {
-            return Err(DayParseError(s.to_string()));
+        Day::from_iso_bytes(s.as_bytes()).ok_or_else(|| DayParseError(s.to_string()))
+    }
+
+    /// [`Day::parse`] on bytes, with no error value to build (the ingest fast path).
+    pub fn from_iso_bytes(b: &[u8]) -> Option<Day> {
+        let &[y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = b else {
+            return None;
+        };
+        let digits = [y0, y1, y2, y3, m0, m1, d0, d1].map(|c| c.wrapping_sub(b'0'));
+        if digits.iter().any(|d| *d > 9) {
+            return None;
         }
-        let num =
-            |r: std::ops::Range<usize>| b[r].iter().fold(0i32, |n, c| n * 10 + i32::from(c - b'0'));
-        let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+        let n = |i: usize| i32::from(digits[i]);
+        let y = n(0) * 1000 + n(1) * 100 + n(2) * 10 + n(3);
+        let (m, d) = (n(4) * 10 + n(5), n(6) * 10 + n(7));
         if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-            return Err(DayParseError(s.to_string()));
+            return None;
         }
-        Ok(Day(days_from_civil(y, m, d)))
+        Some(Day(days_from_civil(y, m, d)))
     }
 
     pub fn from_date(d: NaiveDate) -> Day {
