@@ -1,6 +1,6 @@
 """reportroot vs DuckDB vs SQLite on the same tenants (see bench/run)."""
 import argparse, csv, datetime, http.client, itertools, json, os, platform, re, shutil, signal, sqlite3, subprocess, sys, tempfile, time
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 
@@ -12,9 +12,13 @@ PLATFORMS = ["windows", "mac", "android", "ios", "windows10Mobile"]
 PERIODS = [7, 30, 90, 180]
 END = "2026-10-31"
 BEGIN, END_MARK = "<!-- bench:begin -->", "<!-- bench:end -->"
+# Every child runs without REPORTROOT_DATABASE_URL: the bench passes --database-url where it
+# means PostgreSQL, and a URL left in the caller's shell would put the SQLite side on it.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "REPORTROOT_DATABASE_URL"}
 
 
 def run(cmd, **kw):
+    kw.setdefault("env", CHILD_ENV)
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
@@ -26,10 +30,11 @@ def du(path):
 
 
 class Server:
-    def __init__(self, data):
+    def __init__(self, data, database_url=None):
         self.data = data
-        env = dict(os.environ, RUST_LOG="warn")
-        self.p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--data", data], stdout=subprocess.PIPE, env=env, text=True)
+        env = dict(CHILD_ENV, RUST_LOG="warn")
+        db = ["--database-url", database_url] if database_url else []
+        self.p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--data", data] + db, stdout=subprocess.PIPE, env=env, text=True)
         self.base = self.p.stdout.readline().strip().split(" ")[-1]
         self.host = urlsplit(self.base).netloc
 
@@ -467,9 +472,105 @@ def nginx_rps(csv_bytes, seconds):
         shutil.rmtree(d, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- PostgreSQL store
+
+def pg_sql(url, sql):
+    """One statement through psql (on the machine wherever PostgreSQL is); its output, unaligned."""
+    return run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]).stdout.strip()
+
+
+def pg_database_url(admin_url, name):
+    """The admin URL with its database replaced by `name` (user, host, port and query kept)."""
+    u = urlsplit(admin_url)
+    return urlunsplit(u._replace(path="/" + name))
+
+
+def pg_rows_check(label, rows, want, where):
+    """Stops the run when a report's rows from the PostgreSQL store differ from the SQLite store's."""
+    if rows != want:
+        i = next((i for i, (a, b) in enumerate(zip(want, rows)) if a != b), min(len(want), len(rows)))
+        print(f"MISMATCH postgresql ({where}) {label}: {len(want)} rows on the SQLite store, {len(rows)} on PostgreSQL; "
+              f"first difference at row {i}\n reportroot (SQLite store): {want[i:i + 3]}\n reportroot (PostgreSQL store): {rows[i:i + 3]}", flush=True)
+        raise SystemExit(1)
+
+
+def bench_pg(n, work, tid, nd, admin_url, rr):
+    """reportroot on a PostgreSQL store, in a database of its own made for this size: the CLI
+    ingest of the same NDJSON (durable: one transaction per file, then the tenant's snapshot
+    written into the database), a server started on the database with an empty data dir (the
+    tenant comes from the database's snapshot) timed like the SQLite side, then a fresh node:
+    another server with another empty data dir, timed from its start to the first answered
+    report. Every report's rows must equal the SQLite store's (`rr`); the run stops otherwise."""
+    res = {}
+    name = f"reportroot_bench_{n}"
+    url = pg_database_url(admin_url, name)
+    pg_sql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    pg_sql(admin_url, f"CREATE DATABASE {name}")
+    srv = None
+    try:
+        d_ing = os.path.join(work, f"pgcli{n}")
+        rss_file = os.path.join(work, "maxrss")
+        t0 = time.perf_counter()
+        run(["/usr/bin/time", "-f", "%M", "-o", rss_file, BIN, "ingest", "--database-url", url, "--data", d_ing, "--tenant", tid, nd])
+        res["pg_ingest_s"] = time.perf_counter() - t0
+        res["pg_ingest_peak_rss"] = int(open(rss_file).read().split()[-1]) * 1024
+        shutil.rmtree(d_ing, ignore_errors=True)
+        res["pg_bytes"] = int(pg_sql(admin_url, f"SELECT pg_database_size('{name}')"))
+        print(f"[{n}] PostgreSQL CLI ingest {res['pg_ingest_s']:.1f} s", flush=True)
+
+        # A server on the database with an empty data dir (it reads the tenant from the
+        # database's snapshot as it starts): the first call of each report, then the median
+        # of 20 repeats.
+        d1 = os.path.join(work, f"pgsrv{n}")
+        srv = Server(d1, url)
+        reader = run([BIN, "token", "--database-url", url, "--data", d1, "--tenant", tid, "--app", "--ttl", "6h"]).stdout.strip()
+        for label, path in report_paths():
+            first, rows = rr_report(srv, reader, path)
+            pg_rows_check(label, rows, rr[label], "first server")
+            reps = sorted(rr_report(srv, reader, path)[0] for _ in range(20))
+            res[f"pg {label} first_ms"] = first * 1e3
+            res[f"pg {label} repeat_ms"] = reps[len(reps) // 2] * 1e3
+        srv.stop()
+        srv = None
+        shutil.rmtree(d1, ignore_errors=True)
+
+        # Fresh node: another empty data dir on the same database, timed from the process
+        # start to the first answered report (302), with the token minted above (the signing
+        # keys are in the database). Then the first call of every other report there.
+        d2 = os.path.join(work, f"pgfresh{n}")
+        d180 = "ServicesUserCounts D180"
+        t0 = time.perf_counter()
+        srv = Server(d2, url)
+        res["pg_fresh_listen_s"] = time.perf_counter() - t0
+        dt, rows = rr_report(srv, reader, dict(report_paths())[d180])
+        res["pg_fresh_first_report_s"] = res["pg_fresh_listen_s"] + dt
+        res[f"pg {d180} fresh_ms"] = dt * 1e3
+        pg_rows_check(d180, rows, rr[d180], "fresh node")
+        for label, path in report_paths():
+            if label == d180:
+                continue
+            dt, rows = rr_report(srv, reader, path)
+            res[f"pg {label} fresh_ms"] = dt * 1e3
+            pg_rows_check(label, rows, rr[label], "fresh node")
+        mem = srv.rss()
+        res["pg_rss_bytes"], res["pg_hwm_bytes"] = mem["VmRSS"], mem["VmHWM"]
+        srv.stop()
+        srv = None
+        shutil.rmtree(d2, ignore_errors=True)
+        res["pg_identical"] = True
+        print(f"[{n}] PostgreSQL store: fresh node → first report {res['pg_fresh_first_report_s'] * 1e3:.0f} ms; "
+              f"identical rows (reportroot on SQLite and on PostgreSQL, {len(report_paths())} reports, both servers)", flush=True)
+    finally:
+        if srv is not None:
+            srv.p.kill()
+            srv.p.wait()
+        pg_sql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return res
+
+
 # ---------------------------------------------------------------- main
 
-def bench_size(n, work, smoke):
+def bench_size(n, work, smoke, pg_url=None):
     tid = "be0c0000-0000-4000-8000-%012d" % n
     res = {"users": n}
     nd = os.path.join(work, f"t{n}.ndjson")
@@ -566,6 +667,10 @@ def bench_size(n, work, smoke):
     srv.stop()
     res["datadir_bytes"] = du(d)
     shutil.rmtree(d, ignore_errors=True)
+
+    # The same on a PostgreSQL store (bench_pg), when a server was given or found.
+    if pg_url:
+        res.update(bench_pg(n, work, tid, nd, pg_url, rr))
 
     # The single-date form (one line per user, service and day), as the issue's DuckDB figure
     # was measured, at the sizes where the file stays small enough (2 GB at 100k users).
@@ -672,75 +777,105 @@ def detail_rows(r, add):
     n = r["users"]
     mib = lambda b: f"{b / 2**20:,.0f} MiB"
     first, rep = (r[f"detail D180 {a} call_s"] for a in ("first", "repeat"))
-    add(f"| ActiveUserDetail D180, report call (302 once the CSV is in a spool file), first after restart / repeat | {n:,} | {fmt_ms(first)} / {fmt_ms(rep)} | | | | |")
-    add(f"| ActiveUserDetail D180, download ({r['detail D180 first bytes'] / 1e6:,.1f} MB, {r['detail_rows']:,} rows): first byte / whole, first after restart | {n:,} | "
-        f"{fmt_ms(r['detail D180 first ttfb_s'])} / {fmt_ms(r['detail D180 first download_s'])} | | | | |")
+    add(f"ActiveUserDetail D180, report call (302 once the CSV is in a spool file), first after restart / repeat", n, f"{fmt_ms(first)} / {fmt_ms(rep)}")
+    add(f"ActiveUserDetail D180, download ({r['detail D180 first bytes'] / 1e6:,.1f} MB, {r['detail_rows']:,} rows): first byte / whole, first after restart", n,
+        f"{fmt_ms(r['detail D180 first ttfb_s'])} / {fmt_ms(r['detail D180 first download_s'])}")
     for attempt, what in (("first", "first (peers: first query in a fresh process)"), ("repeat", "repeat")):
         ours = r[f"detail D180 {attempt} call_s"] + r[f"detail D180 {attempt} download_s"]
         dk = r[f"duckdb detail D180 {attempt}"]
         sq = r.get(f"sqlite detail D180 {attempt}")
-        add(f"| ActiveUserDetail D180, call + whole download vs query → CSV file, {what} | {n:,} | {fmt_ms(ours)} | {fmt_ms(dk)} | {dk / ours:,.1f}× | "
-            + (f"{fmt_ms(sq)} | {sq / ours:,.1f}× |" if sq else "– | – |"))
+        add(f"ActiveUserDetail D180, call + whole download vs query → CSV file, {what}", n, fmt_ms(ours), dk=fmt_ms(dk), ratio=f"{dk / ours:,.1f}×",
+            sq=fmt_ms(sq) if sq else "–", sq_ratio=f"{sq / ours:,.1f}×" if sq else "–")
     peak = r["detail hwm_after"]
     rise = peak - r["detail rss_before"]
     dk = r["duck_detail_peak_rss"]
     sq = r.get("sqlite_detail_peak_rss")
-    add(f"| ActiveUserDetail D180, peak RSS: server during call + download (rise over its RSS before) / peer process | {n:,} | "
-        f"{mib(peak)} (+{mib(rise)}, {rise / n:,.0f} bytes/user) | {mib(dk)} | {dk / peak:.1f}× | "
-        + (f"{mib(sq)} | {sq / peak:.1f}× |" if sq else "– | – |"))
+    add(f"ActiveUserDetail D180, peak RSS: server during call + download (rise over its RSS before) / peer process", n,
+        f"{mib(peak)} (+{mib(rise)}, {rise / n:,.0f} bytes/user)", dk=mib(dk), ratio=f"{dk / peak:.1f}×",
+        sq=mib(sq) if sq else "–", sq_ratio=f"{sq / peak:.1f}×" if sq else "–")
 
 
 def table(results):
-    lines = []
-    add = lines.append
-    add("| metric | users | reportroot | DuckDB | ratio | SQLite | ratio |")
-    add("|---|---|---|---|---|---|---|")
+    """The main table. Columns: reportroot on its SQLite store, reportroot on a PostgreSQL
+    store (bench_pg; "–" where the run had none, blank where the row has no PostgreSQL
+    figure), DuckDB, its ratio to each store, SQLite and its ratio to the SQLite store.
+    Ratios: the peer's time over reportroot's, or reportroot's rate over the peer's."""
+    lines = ["| metric | users | reportroot, SQLite store | reportroot, PostgreSQL store | DuckDB | ratio | ratio (PostgreSQL) | SQLite | ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
+
+    def add(metric, n, ours, pg="", dk="", ratio="", pg_ratio="", sq="", sq_ratio=""):
+        cells = [metric, f"{n:,}", ours, pg, dk, ratio, pg_ratio, sq, sq_ratio]
+        lines.append("|" + "|".join(f" {c} " if c else " " for c in cells) + "|")
+
     for r in results:
         n = r["users"]
         t = r["timings"]
         sig = r["signals"]
+        has_pg = "pg_ingest_s" in r
         cli_rate, http_rate = sig / r["cli_ingest_s"], sig / r["http_ingest_s"]
         duck_rate = sig / r["duck_load_s"]
         sq_rate = sig / r["sqlite_load_s"] if "sqlite_load_s" in r else None
-        add(f"| ingest, activity signals/s (CLI, durable) | {n:,} | {cli_rate / 1e6:.2f} M/s ({r['records'] / r['cli_ingest_s'] / 1e3:,.0f}k records/s) | {duck_rate / 1e6:.2f} M/s | {cli_rate / duck_rate:.1f}× | "
-            + (f"{sq_rate / 1e6:.2f} M/s | {cli_rate / sq_rate:.1f}× |" if sq_rate else "– | – |"))
-        add(f"| ingest, activity signals/s (HTTP, 200 MB batches) | {n:,} | {http_rate / 1e6:.2f} M/s | | | | |")
+        pg_rate = sig / r["pg_ingest_s"] if has_pg else None
+        add("ingest, activity signals/s (CLI, durable)", n, f"{cli_rate / 1e6:.2f} M/s ({r['records'] / r['cli_ingest_s'] / 1e3:,.0f}k records/s)",
+            pg=f"{pg_rate / 1e6:.2f} M/s ({r['records'] / r['pg_ingest_s'] / 1e3:,.0f}k records/s)" if has_pg else "–",
+            dk=f"{duck_rate / 1e6:.2f} M/s", ratio=f"{cli_rate / duck_rate:.1f}×", pg_ratio=f"{pg_rate / duck_rate:.1f}×" if has_pg else "–",
+            sq=f"{sq_rate / 1e6:.2f} M/s" if sq_rate else "–", sq_ratio=f"{cli_rate / sq_rate:.1f}×" if sq_rate else "–")
+        verdict = lambda x, goal: f"{x:.2f}×: " + ("met" if x >= goal else "**missed**")
+        add("ingest, CLI, SQLite store vs DuckDB: ratio (goal ≥ 2×)", n, verdict(cli_rate / duck_rate, 2))
+        add("ingest, CLI, PostgreSQL store vs DuckDB: ratio (goal ≥ 1×)", n, "", pg=verdict(pg_rate / duck_rate, 1) if has_pg else "–")
+        add("ingest, activity signals/s (HTTP, 200 MB batches)", n, f"{http_rate / 1e6:.2f} M/s")
         if "single_cli_s" in r:
             ours, dk = r["single_records"] / r["single_cli_s"], r["single_records"] / r["single_duck_s"]
-            add(f"| ingest, records/s, single-date form (one line per signal; CLI, durable) | {n:,} | {ours / 1e6:.2f} M/s | {dk / 1e6:.2f} M/s | {ours / dk:.1f}× | | |")
+            add("ingest, records/s, single-date form (one line per signal; CLI, durable)", n, f"{ours / 1e6:.2f} M/s", dk=f"{dk / 1e6:.2f} M/s", ratio=f"{ours / dk:.1f}×")
+
+        # reportroot's "first" is the first call after ingest, "cold" the first after a restart
+        # (on PostgreSQL: the first call on a fresh node); both are compared with the peer's
+        # first run of the query.
+        attempts = (("first", "first", "first", "first call after ingest"), ("cold", "fresh", "first", "first call after restart"),
+                    ("repeat", "repeat", "repeat", "repeat call"))
+
+        def report_row(label, ours, pg, dk, sq):
+            add(label, n, fmt_ms(ours), pg=fmt_ms(pg) if pg is not None else "–", dk=fmt_ms(dk), ratio=f"{dk / ours:,.0f}×",
+                pg_ratio=f"{dk / pg:,.0f}×" if pg is not None else "–",
+                sq=fmt_ms(sq) if sq else "–", sq_ratio=f"{sq / ours:,.0f}×" if sq else "–")
+
         def summary_rows(labels):
             for label in labels:
-                # reportroot's "first" is the first call after ingest, "cold" the first after a
-                # restart; both are compared with the peer's first run of the query.
-                for attempt, peer_attempt, what in (("first", "first", "first call after ingest"), ("cold", "first", "first call after restart"), ("repeat", "repeat", "repeat call")):
-                    ours = r[f"rr {label} {attempt}_ms"] / 1e3
-                    dk = t[f"duckdb|{label}|{peer_attempt}"]
-                    sq = t.get(f"sqlite|{label}|{peer_attempt}")
-                    add(f"| {label}, {what} | {n:,} | {fmt_ms(ours)} | {fmt_ms(dk)} | {dk / ours:,.0f}× | "
-                        + (f"{fmt_ms(sq)} | {sq / ours:,.0f}× |" if sq else "– | – |"))
+                for attempt, pg_attempt, peer_attempt, what in attempts:
+                    pg = r.get(f"pg {label} {pg_attempt}_ms")
+                    report_row(f"{label}, {what}", r[f"rr {label} {attempt}_ms"] / 1e3, pg / 1e3 if pg is not None else None,
+                               t[f"duckdb|{label}|{peer_attempt}"], t.get(f"sqlite|{label}|{peer_attempt}"))
 
         summary_rows(["ServicesUserCounts D7", "ServicesUserCounts D30", "ServicesUserCounts D90", "ServicesUserCounts D180"])
-        for attempt, peer_attempt, what in (("first", "first", "first call after ingest"), ("cold", "first", "first call after restart"), ("repeat", "repeat", "repeat call")):
+        for attempt, pg_attempt, peer_attempt, what in attempts:
             ours = (r[f"rr ActivationsUserCounts {attempt}_ms"] + r[f"rr ActivationCounts {attempt}_ms"]) / 1e3
-            dk = t[f"duckdb|ActivationsUserCounts+ActivationCounts|{peer_attempt}"]
-            sq = t.get(f"sqlite|ActivationsUserCounts+ActivationCounts|{peer_attempt}")
-            add(f"| both activation reports, {what} | {n:,} | {fmt_ms(ours)} | {fmt_ms(dk)} | {dk / ours:,.0f}× | "
-                + (f"{fmt_ms(sq)} | {sq / ours:,.0f}× |" if sq else "– | – |"))
+            pg = (r[f"pg ActivationsUserCounts {pg_attempt}_ms"] + r[f"pg ActivationCounts {pg_attempt}_ms"]) / 1e3 if has_pg else None
+            report_row(f"both activation reports, {what}", ours, pg, t[f"duckdb|ActivationsUserCounts+ActivationCounts|{peer_attempt}"],
+                       t.get(f"sqlite|ActivationsUserCounts+ActivationCounts|{peer_attempt}"))
         if "rr ActiveUserCounts D7 first_ms" in r:
             summary_rows(["ActiveUserCounts D7", "ActiveUserCounts D180"])
         if "detail D180 first call_s" in r:
             detail_rows(r, add)
-        add(f"| report call (302, token verified) req/s vs nginx static CSV | {n:,} | {r['rps_report']:,.0f} (p99 {r['p99_report_ms']:.1f} ms) | nginx {r['rps_nginx']:,.0f} | {r['rps_report'] / r['rps_nginx'] * 100:.0f}% of nginx | | |")
-        add(f"| download req/s vs nginx | {n:,} | {r['rps_download']:,.0f} (p99 {r['p99_download_ms']:.1f} ms) | nginx {r['rps_nginx']:,.0f} | {r['rps_download'] / r['rps_nginx'] * 100:.0f}% of nginx | | |")
-        add(f"| server RSS after restart and all reports, bytes/user | {n:,} | {r['rss_bytes'] / n:,.0f} (peak since restart {r['hwm_bytes'] / n:,.0f}) | | | | |")
-        add(f"| peak RSS, bytes/user: `ingest` CLI / server during HTTP ingest | {n:,} | {r['cli_ingest_peak_rss'] / n:,.0f} / {r['serve_peak_rss'] / n:,.0f} | | | | |")
+        add("report call (302, token verified) req/s vs nginx static CSV", n, f"{r['rps_report']:,.0f} (p99 {r['p99_report_ms']:.1f} ms)",
+            dk=f"nginx {r['rps_nginx']:,.0f}", ratio=f"{r['rps_report'] / r['rps_nginx'] * 100:.0f}% of nginx")
+        add("download req/s vs nginx", n, f"{r['rps_download']:,.0f} (p99 {r['p99_download_ms']:.1f} ms)",
+            dk=f"nginx {r['rps_nginx']:,.0f}", ratio=f"{r['rps_download'] / r['rps_nginx'] * 100:.0f}% of nginx")
+        add("server RSS after restart and all reports, bytes/user", n, f"{r['rss_bytes'] / n:,.0f} (peak since restart {r['hwm_bytes'] / n:,.0f})",
+            pg=f"{r['pg_rss_bytes'] / n:,.0f} (peak since start {r['pg_hwm_bytes'] / n:,.0f})" if has_pg else "–")
+        add("peak RSS, bytes/user: `ingest` CLI / server during HTTP ingest", n, f"{r['cli_ingest_peak_rss'] / n:,.0f} / {r['serve_peak_rss'] / n:,.0f}",
+            pg=f"{r['pg_ingest_peak_rss'] / n:,.0f} / –" if has_pg else "–")
         sq_b = r.get("sqlite_bytes")
-        add(f"| data on disk, bytes/user | {n:,} | {r['datadir_bytes'] / n:,.0f} | {r['duck_bytes'] / n:,.0f} | {r['duck_bytes'] / r['datadir_bytes']:.1f}× | "
-            + (f"{sq_b / n:,.0f} | {sq_b / r['datadir_bytes']:.1f}× |" if sq_b else "– | – |"))
-        add(f"| restart → first report answered | {n:,} | {fmt_ms(r['restart_s'])} | | | | |")
-        add(f"| identical numbers | {n:,} | {r['identical']} | | | | |")
+        add("data on disk, bytes/user", n, f"{r['datadir_bytes'] / n:,.0f}", pg=f"{r['pg_bytes'] / n:,.0f}" if has_pg else "–",
+            dk=f"{r['duck_bytes'] / n:,.0f}", ratio=f"{r['duck_bytes'] / r['datadir_bytes']:.1f}×",
+            pg_ratio=f"{r['duck_bytes'] / r['pg_bytes']:.1f}×" if has_pg else "–",
+            sq=f"{sq_b / n:,.0f}" if sq_b else "–", sq_ratio=f"{sq_b / r['datadir_bytes']:.1f}×" if sq_b else "–")
+        add("restart → first report answered", n, fmt_ms(r["restart_s"]))
+        add("fresh node (empty data dir, same database) → first report answered (goal ≤ 3 s at 1M users)", n, "",
+            pg=f"{fmt_ms(r['pg_fresh_first_report_s'])} (listening after {fmt_ms(r['pg_fresh_listen_s'])})" if has_pg else "–")
+        add("identical numbers", n, r["identical"],
+            pg=f"yes (rows equal the SQLite store's: {len(report_paths())} reports, both servers)" if r.get("pg_identical") else "–")
         if "identical_detail" in r:
-            add(f"| identical ActiveUserDetail CSV, row for row, D7/D30/D90/D180 | {n:,} | {r['identical_detail']} | | | | |")
+            add("identical ActiveUserDetail CSV, row for row, D7/D30/D90/D180", n, r["identical_detail"])
     return "\n".join(lines)
 
 
@@ -1251,7 +1386,16 @@ def main():
     ap.add_argument("--peer-once", default="", help="SIZE,...: DuckDB runs each workload query once (no repeat) at these sizes")
     ap.add_argument("--usage-days", default="",
                     help="SIZE:DAYS,...: usage facts for the last DAYS days only at that size (generate --usage-days)")
+    ap.add_argument("--pg-url", default=os.environ.get("REPORTROOT_TEST_DATABASE_URL"),
+                    help="PostgreSQL admin URL (a role that may create databases) for the PostgreSQL column; "
+                         "default: REPORTROOT_TEST_DATABASE_URL (bench/run sets it with scripts/ensure-postgres)")
+    ap.add_argument("--no-pg", action="store_true", help="no PostgreSQL column")
     a = ap.parse_args()
+    pg_url = None if a.no_pg or a.workloads else a.pg_url
+    if pg_url and not shutil.which("psql"):
+        raise SystemExit("bench: psql (Debian's postgresql-client) is needed for the PostgreSQL column; install it or pass --no-pg")
+    if not pg_url and not a.no_pg and not a.workloads:
+        print("bench: no PostgreSQL URL (--pg-url or REPORTROOT_TEST_DATABASE_URL): the PostgreSQL column is skipped", flush=True)
     sizes = [10000] if a.smoke else [int(x) for x in a.sizes.split(",")]
     usage_days = {int(k): int(v) for k, v in (x.split(":") for x in a.usage_days.split(",") if x)}
     work = a.work or tempfile.mkdtemp(prefix="rr-bench-")
@@ -1260,7 +1404,7 @@ def main():
     try:
         for n in sizes:
             if not a.workloads:
-                results.append(bench_size(n, work, a.smoke))
+                results.append(bench_size(n, work, a.smoke, pg_url))
             # The smoke run (CI) covers the workload families at 10k too, kept short: no HTTP
             # ingest (the server starts on the CLI's data dir) and DuckDB's queries run once.
             if a.workloads or a.smoke:
