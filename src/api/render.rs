@@ -141,6 +141,11 @@ impl JsonSink {
 }
 
 impl Sink for JsonSink {
+    fn entities_wanted(&self) -> Option<usize> {
+        // One more than the page holds: that one is where the next page starts.
+        Some((self.limit + 1).saturating_sub(self.entries.len()))
+    }
+
     fn row(&mut self, entity: u32, cells: &[Cell<'_>]) {
         if self.next.is_some() {
             return;

@@ -110,6 +110,18 @@ pub(super) fn listed(u: &UserState, d: Day, first: Day) -> bool {
 
 /// Users per chunk of a streamed user report: small first (a JSON page needs few users),
 /// doubling up to one roaring container (a whole report streams in big chunks).
+/// The first chunk's size: [`FIRST_CHUNK`] users, or fewer when the sink wants only a page.
+/// A 50-row JSON page of a 60k-user tenant took 2 ms to find the last activity of 1,024
+/// users on every day back; a page's first chunk is now a few times the page (users not
+/// listed on the day are skipped, so the chunks then grow as before).
+pub(super) fn first_chunk(sink: &dyn Sink) -> u32 {
+    sink.entities_wanted().map_or(FIRST_CHUNK, |n| {
+        u32::try_from(n.saturating_mul(2))
+            .unwrap_or(FIRST_CHUNK)
+            .clamp(64, FIRST_CHUNK)
+    })
+}
+
 pub(super) fn next_chunk(size: &mut u32) -> u32 {
     let s = *size;
     *size = (*size * 2).min(MAX_CHUNK);
@@ -133,7 +145,7 @@ pub(super) fn detail_rows(
     let mut last = vec![[None; 6]; MAX_CHUNK as usize];
     let mut scratch = vec![None; MAX_CHUNK as usize];
     let mut lo = q.from;
-    let mut size = FIRST_CHUNK;
+    let mut size = first_chunk(sink);
     while lo < n {
         let hi = lo.saturating_add(next_chunk(&mut size)).min(n);
         let chunk: RoaringBitmap = (lo..hi)

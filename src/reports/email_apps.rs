@@ -4,7 +4,7 @@
 
 use roaring::RoaringBitmap;
 
-use super::active_users::{FIRST_CHUNK, first_day, last_activity, listed, next_chunk};
+use super::active_users::{first_chunk, first_day, last_activity, listed, next_chunk};
 use super::table::{Args, Cell, Query, Sink};
 use super::{ReportError, as_of, name_cells};
 use crate::engine::TenantState;
@@ -123,7 +123,7 @@ pub(super) fn user_detail(
     }
     let users = s.users();
     let n = users.len() as u32;
-    let mut size = FIRST_CHUNK;
+    let mut size = first_chunk(sink);
     let mut lo = q.from;
     let mut last = Vec::new();
     while lo < n {

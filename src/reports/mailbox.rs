@@ -8,7 +8,7 @@
 
 use roaring::RoaringBitmap;
 
-use super::active_users::{FIRST_CHUNK, last_activity, next_chunk};
+use super::active_users::{first_chunk, last_activity, next_chunk};
 use super::table::{Args, Cell, Query, Sink};
 use super::{ReportError, name_cells};
 use crate::engine::{MailboxFacts, TenantState, mailbox_exists_on, mailbox_gone};
@@ -60,7 +60,7 @@ pub(super) fn detail(s: &TenantState, q: &Query, sink: &mut dyn Sink) -> Result<
     };
     let first = r.minus(p.days() - 1);
     let n = s.users().len() as u32;
-    let mut size = FIRST_CHUNK;
+    let mut size = first_chunk(sink);
     let mut lo = q.from;
     let mut last = Vec::new();
     while lo < n {

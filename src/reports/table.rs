@@ -75,6 +75,11 @@ pub trait Sink {
     fn entity_done(&mut self) -> bool {
         true
     }
+    /// How many more entities the sink takes, when it stops early (a JSON page): detail
+    /// reports size their first chunk of users by it.
+    fn entities_wanted(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Collects every row, owned (small reports, tests).

@@ -7,7 +7,7 @@
 use roaring::RoaringBitmap;
 
 use super::active_users::{
-    FIRST_CHUNK, assigned_products, first_day, last_activity, listed, next_chunk,
+    assigned_products, first_chunk, first_day, last_activity, listed, next_chunk,
 };
 use super::table::{Args, Cell, Query, Sink};
 use super::{ReportError, as_of, name_cells};
@@ -80,7 +80,7 @@ fn user_detail(
     let service = w.service();
     let users = state.users();
     let n = users.len() as u32;
-    let mut size = FIRST_CHUNK;
+    let mut size = first_chunk(sink);
     let mut lo = q.from;
     let mut last = Vec::new();
     let mut sums: Vec<[u64; MAX_COUNTERS]> = Vec::new();

@@ -130,6 +130,10 @@ impl SqliteStore {
         // bytes do not linger in free pages of the database file.
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(db)?;
+        // A 64 MiB page cache (SQLite's default is 2 MiB): a bulk load's B-tree pages were
+        // spilled to the WAL mid-transaction and fetched back as the next rows landed.
+        conn.pragma_update(None, "cache_size", -65_536)
+            .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         // Two statements per row table (full chunks and the rest) besides the others.
         conn.set_prepared_statement_cache_capacity(64);
