@@ -435,7 +435,22 @@ async fn nodes_starting_together_migrate_once() {
     .expect("task");
     assert_eq!(
         db.query_strings("SELECT count(*) FROM schema_migrations"),
-        vec!["6"]
+        vec!["7"]
+    );
+    // The blob columns are stored without pglz compression (migration 7).
+    assert_eq!(
+        db.query_strings(
+            "SELECT c.relname || '.' || a.attname || '=' || a.attstorage::text
+               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+              WHERE c.relname IN ('activity_days', 'counter_days', 'client_days', 'snapshots')
+                AND a.atttypid = 'bytea'::regtype ORDER BY 1"
+        ),
+        vec![
+            "activity_days.users=e",
+            "client_days.signals=e",
+            "counter_days.counters=e",
+            "snapshots.data=e"
+        ]
     );
 }
 
