@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use common::{READ_ROLE, TENANT_A, TestServer};
-use reportroot::auth::apps;
 use reportroot::server::{Config, Server};
 use reportroot::tls::{TlsSource, self_signed_paths};
 use rustls::pki_types::pem::PemObject;
@@ -211,13 +210,7 @@ async fn microsofts_hosts_routed_to_reportroot() {
     // Port 443 is not ours to bind in a test: the client reaches the names at the test's port,
     // as it would at 443 through a hosts-file entry.
     let port = addr(&srv).port();
-    let app = apps::add(
-        &apps::AppsAt::Dir(srv.dir.path().to_path_buf()),
-        TENANT_A,
-        "m365",
-        &[READ_ROLE.to_string()],
-    )
-    .unwrap();
+    let app = common::register_app(&srv, TENANT_A, "m365", &[READ_ROLE.to_string()]);
     let (ca_path, _, _) = self_signed_paths(srv.dir.path());
     let client = client_trusting(&read(&ca_path), &[GRAPH_HOST, LOGIN_HOST], addr(&srv));
 

@@ -12,7 +12,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{GLOBAL_ADMIN, READ_ROLE, TENANT_A, TestServer};
-use reportroot::auth::apps;
 use serde_json::{Value, json};
 use support::{AC, expect_error, rpath};
 
@@ -109,28 +108,9 @@ fn check_app_claims(c: &Value, want: &App<'_>) {
     }
 }
 
-/// Registers an app for tenant A where the server keeps them (its data dir, or the
-/// PostgreSQL database it runs on); returns (client id, secret).
+/// Registers an app for tenant A where the server keeps them; returns (client id, secret).
 fn register(srv: &TestServer, name: &str) -> (String, String) {
-    let dir = srv.dir.path().to_path_buf();
-    let url = srv.db.as_ref().map(|db| db.url.clone());
-    let name = name.to_string();
-    // On a thread of its own: the PostgreSQL store runs its own runtime.
-    let app = std::thread::spawn(move || {
-        let at = match url {
-            Some(url) => apps::AppsAt::Store(std::sync::Arc::new(
-                reportroot::store::PostgresStore::connect(&reportroot::store::PostgresOptions {
-                    url,
-                    ca_file: None,
-                })
-                .expect("connect"),
-            )),
-            None => apps::AppsAt::Dir(dir),
-        };
-        apps::add(&at, TENANT_A, &name, &[READ_ROLE.to_string()]).expect("register app")
-    })
-    .join()
-    .expect("register thread");
+    let app = common::register_app(srv, TENANT_A, name, &[READ_ROLE.to_string()]);
     (app.client_id, app.client_secret)
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use reportroot::auth::Authority;
 use reportroot::server::{Config, Server};
-use reportroot::store::{PostgresOptions, StoreKind};
+use reportroot::store::{PostgresOptions, PostgresStore, StoreKind};
 
 /// The test database of each data dir of a PostgreSQL-backed server (kept across restarts).
 static DATABASES: Mutex<BTreeMap<PathBuf, Arc<pg::TestDb>>> = Mutex::new(BTreeMap::new());
@@ -243,9 +243,63 @@ pub fn copy_keys(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// A new data dir holding the keys of `srv`'s.
+/// A new data dir holding the keys of `srv`'s. On PostgreSQL the keys live in the
+/// database: the new dir gets a database of its own (the one a server started in it uses),
+/// migrated, with `srv`'s signing key ring copied into it.
 pub fn dir_with_keys_of(srv: &TestServer) -> tempfile::TempDir {
     let t = tempfile::tempdir().expect("tempdir");
     copy_keys(srv.dir.path(), t.path());
+    if let Some(from) = &srv.db {
+        let to = Arc::new(pg::TestDb::create());
+        let url = to.url.clone();
+        // On a thread of its own: the PostgreSQL store runs its own runtime.
+        std::thread::spawn(move || {
+            PostgresStore::connect(&PostgresOptions { url, ca_file: None })
+                .map(drop)
+                .expect("migrate the new database")
+        })
+        .join()
+        .expect("migrate thread");
+        let rows = from.query_strings(
+            "SELECT format('INSERT INTO signing_keys VALUES (%L, %L, %s, %s, %s, %L)', kind, kid,
+                    created, coalesce(retired::text, 'NULL'),
+                    coalesce(accepted_until::text, 'NULL'), material)
+               FROM signing_keys",
+        );
+        assert!(!rows.is_empty(), "the first server's key ring");
+        for insert in rows {
+            to.query_strings(&insert);
+        }
+        DATABASES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(t.path().to_path_buf(), to);
+    }
     t
+}
+
+/// Registers an app for `tid` where `srv` keeps them (its data dir, or the PostgreSQL
+/// database it runs on).
+pub fn register_app(
+    srv: &TestServer,
+    tid: &str,
+    name: &str,
+    roles: &[String],
+) -> reportroot::auth::apps::NewApp {
+    use reportroot::auth::apps;
+    let dir = srv.dir.path().to_path_buf();
+    let url = srv.db.as_ref().map(|db| db.url.clone());
+    let (tid, name, roles) = (tid.to_string(), name.to_string(), roles.to_vec());
+    // On a thread of its own: the PostgreSQL store runs its own runtime.
+    std::thread::spawn(move || {
+        let at = match url {
+            Some(url) => apps::AppsAt::Store(Arc::new(
+                PostgresStore::connect(&PostgresOptions { url, ca_file: None }).expect("connect"),
+            )),
+            None => apps::AppsAt::Dir(dir),
+        };
+        apps::add(&at, &tid, &name, &roles).expect("register app")
+    })
+    .join()
+    .expect("register thread")
 }
