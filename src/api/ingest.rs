@@ -102,10 +102,10 @@ enum BodyError {
     Read(axum::Error),
 }
 
-/// Collects the body into one buffer sized from `Content-Length` up front. Growing the
-/// buffer by doubling (as `to_bytes` does without a size hint) copied up to half a big
-/// batch in a single poll, holding a runtime worker for tens of milliseconds while report
-/// calls queued behind it; now each poll copies one frame.
+/// Collects the body into one buffer sized from `Content-Length` up front, copying each
+/// frame as it arrives. `axum::body::to_bytes` keeps the frames and joins them with one
+/// copy of the whole batch in its last poll (256 MB: tens of milliseconds holding a runtime
+/// worker while report calls queued behind it).
 async fn read_body(body: Body, max: usize, declared: Option<u64>) -> Result<Vec<u8>, BodyError> {
     use http_body_util::BodyExt;
     let hint = declared.map_or(0, |n| usize::try_from(n).unwrap_or(max).min(max));

@@ -387,6 +387,18 @@ impl<'a> Fast<'a> {
         self.day().map(Some)
     }
 
+    /// `{start}"yyyy-MM-dd"{end}null` or `…{end}"yyyy-MM-dd"`: a span's two dates, each
+    /// after its key literal (`{start}` ends with the colon, as does `{end}`).
+    fn span(&mut self, start: &[u8], end: &[u8]) -> Option<Span> {
+        self.lit(start)?;
+        let from = self.day()?;
+        self.lit(end)?;
+        Some(Span {
+            start: from,
+            end: self.opt_day()?,
+        })
+    }
+
     fn boolean(&mut self) -> Option<bool> {
         if self.lit(b"true").is_some() {
             Some(true)
@@ -431,19 +443,16 @@ fn fast_path(line: &[u8]) -> Option<Record> {
             let user_id = f.string()?.to_string();
             f.lit(br#","service":""#)?;
             let service = Service::parse(f.string()?)?;
-            f.lit(br#","assignedDate":"#)?;
-            let start = f.day()?;
-            f.lit(br#","removedDate":"#)?;
-            let end = f.opt_day()?;
+            let span = f.span(br#","assignedDate":"#, br#","removedDate":"#)?;
             f.end()?;
             // A removal before the assignment is refused by the general path.
-            if end.is_some_and(|e| e < start) {
+            if span.end.is_some_and(|e| e < span.start) {
                 return None;
             }
             Some(Record::ServiceLicense {
                 user_id,
                 service,
-                span: Span { start, end },
+                span,
             })
         }
         b"user" => {
@@ -468,15 +477,12 @@ fn fast_path(line: &[u8]) -> Option<Record> {
             let user_id = f.string()?.to_string();
             f.lit(br#","productType":""#)?;
             let product_type = f.string()?.to_string();
-            f.lit(br#","assignedDate":"#)?;
-            let start = f.day()?;
-            f.lit(br#","removedDate":"#)?;
-            let end = f.opt_day()?;
+            let span = f.span(br#","assignedDate":"#, br#","removedDate":"#)?;
             f.end()?;
             Some(Record::ProductAssignment {
                 user_id,
                 product_type,
-                span: Span { start, end },
+                span,
             })
         }
         b"acti" => {
@@ -488,10 +494,7 @@ fn fast_path(line: &[u8]) -> Option<Record> {
             let device_id = f.string()?.to_string();
             f.lit(br#","platform":""#)?;
             let platform = Platform::parse(f.string()?)?;
-            f.lit(br#","activatedDate":"#)?;
-            let start = f.day()?;
-            f.lit(br#","deactivatedDate":"#)?;
-            let end = f.opt_day()?;
+            let active = f.span(br#","activatedDate":"#, br#","deactivatedDate":"#)?;
             f.lit(br#","sharedComputer":"#)?;
             let shared_computer = f.boolean()?;
             f.end()?;
@@ -501,7 +504,7 @@ fn fast_path(line: &[u8]) -> Option<Record> {
                     product_type,
                     device_id,
                     platform,
-                    active: Span { start, end },
+                    active,
                     shared_computer,
                 },
             })

@@ -174,11 +174,14 @@ macro_rules! bind {
 fn insert_rows<R>(
     tx: &Connection,
     into: &str,
-    cols: usize,
     rows: &[R],
     bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<()> {
     use std::fmt::Write;
+    // `into` is `table (col, col, …)`: one parameter per listed column.
+    let cols = into
+        .split_once('(')
+        .map_or(1, |(_, c)| c.matches(',').count() + 1);
     let values = |n: usize| {
         let mut v = String::new();
         for r in 0..n {
@@ -221,7 +224,6 @@ fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
     insert_rows(
         tx,
         "users (tid, ord, id, upn, display_name, deleted)",
-        6,
         r.users,
         |st, i, u| {
             bind!(st, i; t, u.ord, &u.id, &u.user_principal_name, &u.display_name,
@@ -231,7 +233,6 @@ fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
     insert_rows(
         tx,
         "service_licenses (tid, ord, service, assigned, removed)",
-        5,
         r.licenses,
         |st, i, l| {
             bind!(st, i; t, l.ord, l.service.index() as i64, l.span.start.0,
@@ -241,14 +242,12 @@ fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
     insert_rows(
         tx,
         "product_assignments (tid, ord, product, assigned, removed)",
-        5,
         r.products,
         |st, i, p| bind!(st, i; t, p.ord, &p.product_type, p.span.start.0, p.span.end.map(|d| d.0)),
     )?;
     insert_rows(
         tx,
         "activations (tid, ord, product, device, platform, activated, deactivated, shared)",
-        8,
         r.activations,
         |st, i, a| {
             let x = &a.activation;
@@ -260,7 +259,6 @@ fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
         tx,
         "mailboxes (tid, ord, created, deleted, recipient_type, issue_warning, prohibit_send, \
          prohibit_send_receive, deleted_item_quota, has_archive)",
-        10,
         r.mailboxes,
         |st, i, m| {
             let x = &m.mailbox;
@@ -274,7 +272,6 @@ fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
         tx,
         "mailbox_days (tid, ord, day, item_count, storage_used, deleted_item_count, \
          deleted_item_size)",
-        7,
         r.mailbox_days,
         |st, i, m| {
             let x = &m.state;
@@ -285,7 +282,6 @@ fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
     insert_rows(
         tx,
         "sites (tid, ord, id, kind, url, owner_id, owner_ord, template, created, deleted)",
-        10,
         r.sites,
         |st, i, x| {
             bind!(st, i; t, x.ord, &x.site.id, x.site.kind as i64, &x.site.url, &x.site.owner,
@@ -297,7 +293,6 @@ fn write_rows(tx: &Connection, t: &str, r: Rows<'_>) -> rusqlite::Result<()> {
         tx,
         "site_days (tid, ord, day, file_count, active_file_count, page_views, visited_pages, \
          storage_used, storage_allocated)",
-        9,
         r.site_days,
         |st, i, x| {
             let v = &x.state;
